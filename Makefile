@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine (see README): `make demo` runs the main job, `make test` runs the suite.
+# Every target creates the virtual environment it needs on first use; every pip call uses constraints.txt.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export RAY_AUTH_MODE := disabled
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv demo test lint bench-ingest bench-redaction freeze clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/labelloop demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv lint
+	$(PY) -m pytest
+
+bench-ingest: venv
+	$(PY) scripts/bench_ingest.py
+
+bench-redaction: venv
+	$(PY) scripts/bench_redaction.py
+
+freeze: venv
+	$(PIP) freeze --exclude-editable
+
+clean:
+	rm -rf $(VENV) .labelloop .pytest_cache .ruff_cache
