@@ -1,0 +1,146 @@
+"""Diversity sampling on embeddings (``requires={"embeddings"}``, (n, d)); no model uncertainty used.
+
+* :class:`CoreSet` (``"coreset"``, Sener & Savarese, 2018): greedy k-centre. Covers the embedding space so that
+  every unlabeled item is close to a labeled or picked one; good when the model is weak or the batch is large.
+  Initial distances to the labeled set come from an exact faiss search; each greedy step is one matrix-vector
+  product over the unlabeled rows (O(u·d) per pick).
+* :class:`KMeansSampling` (``"kmeans"``): faiss k-means with ``n`` clusters on the unlabeled rows, then the
+  member nearest to each centroid. Representative rather than extreme picks; biggest clusters first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from labelloop.strategies._faiss_ops import as_f32, kmeans, nearest
+from labelloop.strategies.base import (
+    Strategy,
+    StrategyInputs,
+    argmax_random_tie,
+    check_int,
+    register,
+)
+from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+
+def greedy_k_center(
+    x: NDArray[np.floating],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    init_sq_dist: NDArray[np.floating] | None = None,
+) -> NDArray[np.intp]:
+    """Greedy k-centre: ``n`` positions (rows of ``x`` (m, d)), each the row farthest from all earlier centres.
+
+    ``init_sq_dist`` (m,) is each row's squared distance to existing centres (the labeled set); ``None`` means
+    there are none and the first centre is drawn with ``rng``. Ties (equal distances, duplicates) are broken by
+    ``rng``. Picked rows are never picked again, even when every remaining distance is 0.
+    """
+    xf = as_f32(x)
+    m = xf.shape[0]
+    sq_norm = np.einsum("ij,ij->i", xf, xf)
+    min_d = np.full(m, np.inf, dtype=np.float64) if init_sq_dist is None else init_sq_dist.astype(np.float64)
+    picks = np.empty(n, dtype=np.intp)
+    for step in range(n):
+        c = int(rng.integers(m)) if step == 0 and init_sq_dist is None else argmax_random_tie(min_d, rng)
+        picks[step] = c
+        d_new = sq_norm + sq_norm[c] - 2.0 * (xf @ xf[c])
+        np.minimum(min_d, np.maximum(d_new, 0.0), out=min_d)
+        min_d[c] = -np.inf  # stays -inf under np.minimum: never picked twice
+    return picks
+
+
+@register("coreset")
+class CoreSet(Strategy):
+    """Greedy k-centre over the unlabeled embeddings, with the labeled items as existing centres."""
+
+    required_inputs = frozenset({"embeddings"})
+
+    def __init__(self) -> None:
+        pass
+
+    def _query(
+        self,
+        inputs: StrategyInputs,
+        indices_unlabeled: NDArray[np.intp],
+        indices_labeled: NDArray[np.intp],
+        n: int,
+        rng: np.random.Generator,
+    ) -> NDArray[np.intp]:
+        emb = inputs.get("embeddings")
+        x_unl = emb[indices_unlabeled]
+        init = None
+        if indices_labeled.size:
+            init = nearest(x_unl, emb[indices_labeled], 1)[0][:, 0]
+        return indices_unlabeled[greedy_k_center(x_unl, n, rng, init_sq_dist=init)]
+
+
+def nearest_to_centroids(
+    x: NDArray[np.floating],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    niter: int,
+    max_points_per_centroid: int,
+) -> NDArray[np.intp]:
+    """k-means (``n`` clusters) on ``x`` (m, d), then one row per cluster: the member nearest its centroid.
+
+    Returns ``n`` unique positions (rows of ``x``), biggest clusters first; ties in distance broken by ``rng``.
+    A cluster left empty by the final assignment gets its nearest row not yet picked (logged).
+    """
+    res = kmeans(x, n, niter=niter, seed=int(rng.integers(2**31 - 1)), max_points_per_centroid=max_points_per_centroid)
+    m = res.assign.size
+    order = np.lexsort((rng.random(m), res.sq_dist, res.assign))
+    first = np.ones(m, dtype=bool)
+    first[1:] = res.assign[order][1:] != res.assign[order][:-1]
+    reps = order[first]  # one per non-empty cluster, in cluster-id order
+    rep_cluster = res.assign[reps]
+    sizes = np.bincount(res.assign, minlength=n)
+    reps = reps[np.lexsort((rng.random(reps.size), -sizes[rep_cluster]))]
+    if reps.size == n:
+        return reps.astype(np.intp)
+    empty = np.flatnonzero(sizes == 0)
+    logger.info("kmeans empty_clusters=%d filled_with=nearest_unpicked", empty.size)
+    xf = as_f32(x)
+    taken = np.zeros(m, dtype=bool)
+    taken[reps] = True
+    extra = []
+    sq_norm = np.einsum("ij,ij->i", xf, xf)
+    for c in empty:
+        d = sq_norm - 2.0 * (xf @ res.centroids[c])
+        d[taken] = np.inf
+        j = int(np.argmin(d))
+        taken[j] = True
+        extra.append(j)
+    return np.concatenate([reps, np.asarray(extra, dtype=np.intp)]).astype(np.intp)
+
+
+@register("kmeans")
+class KMeansSampling(Strategy):
+    """One pick per k-means cluster of the unlabeled embeddings (the member nearest its centroid).
+
+    ``niter`` Lloyd iterations (cost ≈ niter·u·n·d); faiss trains on at most ``max_points_per_centroid·n`` rows.
+    """
+
+    required_inputs = frozenset({"embeddings"})
+
+    def __init__(self, *, niter: int = 10, max_points_per_centroid: int = 256) -> None:
+        self.niter = check_int("kmeans", "niter", niter, low=1)
+        self.max_points_per_centroid = check_int("kmeans", "max_points_per_centroid", max_points_per_centroid, low=1)
+
+    def _query(
+        self,
+        inputs: StrategyInputs,
+        indices_unlabeled: NDArray[np.intp],
+        indices_labeled: NDArray[np.intp],
+        n: int,
+        rng: np.random.Generator,
+    ) -> NDArray[np.intp]:
+        x = inputs.get("embeddings")[indices_unlabeled]
+        picks = nearest_to_centroids(
+            x, n, rng, niter=self.niter, max_points_per_centroid=self.max_points_per_centroid
+        )
+        return indices_unlabeled[picks]
