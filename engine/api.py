@@ -1,0 +1,105 @@
+"""The Python API: everything the CLI does, as functions on a :class:`Project`.
+
+project = Project.from_config_file("configs/trec.yaml")
+project.init()
+summary = project.ingest()
+print(project.status())
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from labelloop.engine.config import ConfigError, ProjectConfig, SourceConfig, load_config
+from labelloop.engine.ingest import IngestSummary, ingest_source, open_redactor
+from labelloop.engine.ingest.identity import load_or_create_key
+from labelloop.engine.ingest.pipeline import ProgressFn
+from labelloop.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    project: str
+    workdir: str
+    store_url: str
+    schema_revision: str
+
+
+class Project:
+    """A labelloop project: its config, its workdir (store file, keys, caches) and its store."""
+
+    def __init__(self, config: ProjectConfig, *, workdir: Path | None = None) -> None:
+        self.config = config
+        self.workdir = config.resolved_workdir(workdir)
+        self.store_url = config.store_url(self.workdir)
+        self._store: Store | None = None
+
+    @classmethod
+    def from_config_file(cls, path: str | Path, *, workdir: Path | None = None) -> Project:
+        return cls(load_config(path), workdir=workdir)
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    def init(self) -> InitResult:
+        """Create the workdir, the store (or migrate it) and the identity key. Safe to run again."""
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.workdir.chmod(0o700)
+        self._store = Store.create(self.store_url)
+        load_or_create_key(self.workdir, self.config.privacy.hash_key_env)
+        from labelloop.engine.store.db import current_revision
+
+        rev = current_revision(self._store.engine) or ""
+        log.info("initialised project=%s workdir=%s store=%s", self.config.project, self.workdir, self._store.url)
+        return InitResult(self.config.project, str(self.workdir), self._store.url, rev)
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.store_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- ingest ----------------------------------------------------------------------------------------------
+    def ingest(
+        self, source: SourceConfig | str | Path | None = None, *, progress: ProgressFn | None = None
+    ) -> IngestSummary:
+        """Ingest the configured source, another file with the same field mapping, or a full :class:`SourceConfig`."""
+        src = self._source(source)
+        key = load_or_create_key(self.workdir, self.config.privacy.hash_key_env)
+        with open_redactor(self.config.privacy) as redactor:
+            return ingest_source(self.store, self.config, src, hash_key=key, redactor=redactor, progress=progress)
+
+    def _source(self, source: SourceConfig | str | Path | None) -> SourceConfig:
+        if isinstance(source, SourceConfig):
+            return source
+        if source is None:
+            if self.config.source is None:
+                raise ConfigError("no source: give a file to ingest or set `source.path` in the config")
+            return self.config.source
+        base = self.config.source or SourceConfig(path=Path(source))
+        return base.model_copy(update={"path": Path(source).resolve(), "format": "auto"})
+
+    # ---- status ----------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        counts = self.store.counts()
+        return {
+            "project": self.config.project,
+            "workdir": str(self.workdir),
+            "store": self.store.url,
+            "labels": list(self.config.task.labels),
+            **asdict(counts),
+        }

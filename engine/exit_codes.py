@@ -1,0 +1,13 @@
+"""Process exit codes: documented in the README, stable, so schedulers can branch on them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL_ERROR = 1  # a bug or an unexpected failure: the message and traceback say more
+    BAD_INPUT = 2  # bad config, bad command-line usage, a missing or unusable input file
+    NO_VALID_ROWS = 3  # an ingest read rows but every one was quarantined (reasons printed)
+    STORE_UNAVAILABLE = 4  # the label store is missing (run init) or cannot be reached

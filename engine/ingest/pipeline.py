@@ -1,0 +1,253 @@
+"""Ingest one source file into the store: read in chunks, validate, deduplicate, redact, write.
+
+Every input row ends as exactly one of: a new item, a duplicate of an item already known (same keyed hash of the
+normalised original text), or a quarantine row with file, line, reason and a redacted excerpt. The summary's counts
+add up to the rows read. Labels found in the source become label events with ``source=import``.
+
+Per chunk, the order is chosen so the slow step (PII redaction) runs only on new, valid texts:
+validate → hash the normalised original → drop known items → redact (in parallel for large chunks) → write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labelloop import __version__
+from labelloop.connectors.sources import SourceError, excerpt, open_source
+from labelloop.engine.config import ProjectConfig, SourceConfig
+from labelloop.engine.ingest.identity import content_hash, file_sha256, identity_hash, normalise
+from labelloop.engine.ingest.redaction import TextRedactor
+from labelloop.engine.ingest.validate import Candidate, Rejected, RowRules, validate_row
+from labelloop.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int, int], None]  # (bytes_read, total_bytes, rows_read)
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did. ``rows_read == items_added + duplicates + quarantined`` always holds."""
+
+    source: str
+    run_id: int
+    rows_read: int = 0
+    items_added: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    quarantine_new: int = 0
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    labels_imported: int = 0
+    redacted_entities: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    status: str = "running"
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def only_bad_rows(self) -> bool:
+        """True when nothing valid came in: the CLI exits non-zero then."""
+        return self.items_added + self.duplicates == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rows_per_s"] = round(self.rows_per_s, 1)
+        return d
+
+
+def ingest_source(
+    store: Store,
+    cfg: ProjectConfig,
+    source: SourceConfig,
+    *,
+    hash_key: bytes,
+    redactor: TextRedactor,
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Ingest ``source`` into ``store``. Raises :class:`SourceError` if the file as a whole is unusable."""
+    path = Path(source.path)
+    if not path.is_file():
+        raise SourceError(f"source file not found: {path}")
+    fmt = source.resolved_format()
+    reader = open_source(path, fmt)
+    total_bytes = path.stat().st_size
+    run_id = store.start_ingest_run(str(path), fmt, file_sha256(path))
+    summary = IngestSummary(source=str(path), run_id=run_id)
+    rules = RowRules(
+        text_field=source.text_field,
+        id_field=source.id_field,
+        label_field=source.label_field,
+        split_field=source.split_field,
+        metadata_fields=tuple(source.metadata_fields),
+        max_text_chars=cfg.ingest.max_text_chars,
+        labels=frozenset(cfg.task.labels),
+    )
+    reasons: Counter[str] = Counter()
+    entities: Counter[str] = Counter()
+    started = time.perf_counter()
+    try:
+        for chunk in reader.chunks(cfg.ingest.chunk_rows):
+            _ingest_chunk(
+                store,
+                cfg,
+                chunk_rows=chunk,
+                rules=rules,
+                run_id=run_id,
+                source_name=path.name,
+                source_path=str(path),
+                hash_key=hash_key,
+                redactor=redactor,
+                summary=summary,
+                reasons=reasons,
+                entities=entities,
+            )
+            if progress is not None:
+                progress(reader.bytes_read, total_bytes, summary.rows_read)
+    except BaseException:
+        summary.status = "failed"
+        summary.seconds = time.perf_counter() - started
+        store.finish_ingest_run(run_id, status="failed", **_run_counts(summary))
+        raise
+    summary.status = "done"
+    summary.seconds = time.perf_counter() - started
+    summary.quarantine_by_reason = dict(sorted(reasons.items()))
+    summary.redacted_entities = dict(sorted(entities.items()))
+    store.finish_ingest_run(run_id, status="done", **_run_counts(summary))
+    log.info(
+        "ingested source=%s rows=%d items_added=%d duplicates=%d quarantined=%d labels=%d seconds=%.2f",
+        path.name,
+        summary.rows_read,
+        summary.items_added,
+        summary.duplicates,
+        summary.quarantined,
+        summary.labels_imported,
+        summary.seconds,
+    )
+    return summary
+
+
+def _run_counts(s: IngestSummary) -> dict[str, Any]:
+    return {
+        "rows_read": s.rows_read,
+        "items_added": s.items_added,
+        "duplicates": s.duplicates,
+        "quarantined": s.quarantined,
+        "labels_imported": s.labels_imported,
+        "redacted_entities": dict(s.redacted_entities),
+    }
+
+
+def _ingest_chunk(
+    store: Store,
+    cfg: ProjectConfig,
+    *,
+    chunk_rows: list[Any],
+    rules: RowRules,
+    run_id: int,
+    source_name: str,
+    source_path: str,
+    hash_key: bytes,
+    redactor: TextRedactor,
+    summary: IngestSummary,
+    reasons: Counter[str],
+    entities: Counter[str],
+) -> None:
+    summary.rows_read += len(chunk_rows)
+    good: list[tuple[str, Candidate]] = []
+    bad: list[Rejected] = []
+    for row in chunk_rows:
+        result = validate_row(row, rules)
+        if isinstance(result, Candidate):
+            good.append((identity_hash(hash_key, normalise(result.text)), result))
+        else:
+            bad.append(result)
+
+    # Deduplicate: against the store, then within the chunk (first occurrence wins).
+    known = store.existing_identities([h for h, _ in good])
+    new: dict[str, Candidate] = {}
+    for h, cand in good:
+        if h not in known and h not in new:
+            new[h] = cand
+    summary.duplicates += len(good) - len(new)
+
+    # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people).
+    new_hashes = list(new)
+    texts = [new[h].text for h in new_hashes]
+    excerpts = [excerpt(r.raw) for r in bad]
+    redacted = redactor.redact_many(texts + excerpts)
+    item_rows = []
+    for h, (red_text, counts) in zip(new_hashes, redacted[: len(texts)], strict=True):
+        cand = new[h]
+        entities.update(counts)
+        item_rows.append(
+            {
+                "identity_hash": h,
+                "content_hash": content_hash(red_text),
+                "kind": "text",
+                "text": red_text,
+                "original_text": cand.text if cfg.ingest.store_original_text else None,
+                "external_id": cand.external_id,
+                "split": cand.split,
+                "source": source_path,
+                "source_line": cand.line,
+                "ingest_run_id": run_id,
+                "meta": cand.meta,
+                "redactions": counts,
+            }
+        )
+    ids = store.add_items(item_rows)
+    summary.items_added += len(item_rows)
+    ids.update(known)
+
+    # Source labels → import label events, once per (item, file line) however often the file is ingested.
+    labelled = [(ids[h], cand) for h, cand in good if cand.label is not None]
+    if labelled:
+        ext = [f"import:{source_name}#L{cand.line}" for _, cand in labelled]
+        seen = store.existing_external_ids("import", ext)
+        events = [
+            {
+                "item_id": item_id,
+                "label": cand.label,
+                "source": "import",
+                "annotator": f"import:{source_name}",
+                "tool": "labelloop-ingest",
+                "tool_version": __version__,
+                "external_id": e,
+            }
+            for (item_id, cand), e in zip(labelled, ext, strict=True)
+            if (item_id, e) not in seen
+        ]
+        summary.labels_imported += store.append_label_events(events)
+
+    if bad:
+        q_rows = [
+            {
+                "ingest_run_id": run_id,
+                "source": source_path,
+                "line": r.line,
+                "reason": r.problem.reason,
+                "detail": r.problem.detail,
+                "raw_excerpt": red_excerpt,
+                "raw_sha256": content_hash(r.raw),
+            }
+            for r, (red_excerpt, _) in zip(bad, redacted[len(texts) :], strict=True)
+        ]
+        summary.quarantine_new += store.add_quarantine(q_rows)
+        summary.quarantined += len(bad)
+        reasons.update(r.problem.reason for r in bad)
+        for r in bad:
+            log.debug(
+                "quarantined source=%s line=%d reason=%s detail=%s",
+                source_name,
+                r.line,
+                r.problem.reason,
+                r.problem.detail,
+            )

@@ -1,0 +1,1 @@
+"""Migration scripts, applied in order by labelloop.engine.store.db.migrate()."""

@@ -1,0 +1,275 @@
+"""The store's API: the only code that reads and writes the label store's tables.
+
+Bulk paths (items, quarantine, label events) use SQLAlchemy Core ``executemany`` so an ingest of a million rows is
+bounded by SQLite, not by ORM object creation. ``label_events`` has an append method and nothing that changes or
+removes a row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Connection, DateTime, Engine, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from labelloop.engine.store.db import StoreUnavailable, create_store_engine, current_revision, head_revision, migrate
+from labelloop.engine.store.models import LABEL_SOURCES, IngestRun, Item, LabelEvent, Quarantine, utcnow
+
+log = logging.getLogger(__name__)
+
+# SQLite allows 32,766 bound variables per statement; stay well below for IN (...) lookups.
+_IN_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    items: int
+    items_by_split: dict[str, int]
+    quarantined: int
+    quarantine_by_reason: dict[str, int]
+    label_events: int
+    labelled_items: int
+    labels_by_class: dict[str, int]
+    ingest_runs: int
+
+
+class Store:
+    """A label store at a SQLAlchemy URL. Open with :meth:`open` (existing) or :meth:`create` (new or migrate)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=True)
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, url: str) -> Store:
+        """Create the store if needed and migrate it to the current schema (idempotent)."""
+        engine = create_store_engine(url, create=True)
+        migrate(engine)
+        return cls(engine)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Open an existing store; refuse one that is missing or whose schema is behind this code."""
+        engine = create_store_engine(url, create=False)
+        try:
+            rev = current_revision(engine)
+        except OperationalError as err:
+            raise StoreUnavailable(
+                f"cannot reach store {engine.url.render_as_string(hide_password=True)}: {err.orig}"
+            ) from err
+        head = head_revision()
+        if rev is None:
+            raise StoreUnavailable(f"store {engine.url.database} has no labelloop schema: run `labelloop init` first")
+        if rev != head:
+            raise StoreUnavailable(
+                f"store schema is at revision {rev}, this labelloop needs {head}: run `labelloop init`"
+            )
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- ingest runs -----------------------------------------------------------------------------------------
+    def start_ingest_run(self, source: str, source_format: str, file_sha256: str | None) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(IngestRun).values(source=source, source_format=source_format, file_sha256=file_sha256)
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_ingest_run(self, run_id: int, *, status: str, **counts: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(IngestRun).where(IngestRun.id == run_id).values(status=status, finished_at=utcnow(), **counts)
+            )
+
+    def ingest_runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(IngestRun).order_by(IngestRun.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # ---- items -----------------------------------------------------------------------------------------------
+    def existing_identities(self, hashes: Sequence[str]) -> dict[str, int]:
+        """``{identity_hash: item_id}`` for the hashes already stored."""
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(hashes), _IN_BATCH):
+                part = hashes[i : i + _IN_BATCH]
+                rows = conn.execute(select(Item.identity_hash, Item.id).where(Item.identity_hash.in_(part)))
+                found.update({h: int(item_id) for h, item_id in rows})
+        return found
+
+    def add_items(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert new items (keys as :class:`Item` columns); returns ``{identity_hash: item_id}``."""
+        if not rows:
+            return {}
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                conn.execute(insert(Item), list(rows))
+            return self.existing_identities([r["identity_hash"] for r in rows])
+        ours = {r["identity_hash"] for r in rows}
+        with self.engine.begin() as conn:
+            before = conn.execute(select(func.coalesce(func.max(Item.id), 0))).scalar_one()
+            _sqlite_bulk_insert(conn, Item.__table__, rows)
+            # SQLite gives new rows ids above the old maximum; a concurrent writer's rows are filtered by hash.
+            new = conn.execute(select(Item.identity_hash, Item.id).where(Item.id > before))
+            return {h: int(i) for h, i in new if h in ours}
+
+    def items(
+        self, *, split: str | None = None, limit: int | None = None, columns: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        cols = [getattr(Item, c) for c in columns] if columns else [Item]
+        stmt = select(*cols).order_by(Item.id)
+        if split is not None:
+            stmt = stmt.where(Item.split == split)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            return [dict(r) for r in result.mappings().all()]
+
+    # ---- quarantine ------------------------------------------------------------------------------------------
+    def add_quarantine(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert quarantine rows; the same bad row of the same file is kept once. Returns rows newly recorded."""
+        if not rows:
+            return 0
+        stmt = self._insert_ignore(Quarantine)
+        with self.engine.begin() as conn:
+            before = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
+            conn.execute(stmt, list(rows))
+            after = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
+        return int(after - before)
+
+    def quarantine(self, *, source: str | None = None, reason: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(Quarantine).order_by(Quarantine.source, Quarantine.line)
+        if source is not None:
+            stmt = stmt.where(Quarantine.source == source)
+        if reason is not None:
+            stmt = stmt.where(Quarantine.reason == reason)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    # ---- label events (append-only) --------------------------------------------------------------------------
+    def append_label_events(self, events: Sequence[dict[str, Any]]) -> int:
+        """Append label events (keys as :class:`LabelEvent` columns). There is no update or delete."""
+        if not events:
+            return 0
+        for e in events:
+            if e.get("source") not in LABEL_SOURCES:
+                raise ValueError(f"label event source must be one of {LABEL_SOURCES}, got {e.get('source')!r}")
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                _sqlite_bulk_insert(conn, LabelEvent.__table__, events)
+            else:
+                conn.execute(insert(LabelEvent), list(events))
+        return len(events)
+
+    def existing_external_ids(self, source: str, external_ids: Sequence[str]) -> set[tuple[int, str]]:
+        """``{(item_id, external_id)}`` already recorded for ``source``: what makes re-imports and re-pulls no-ops."""
+        found: set[tuple[int, str]] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(external_ids), _IN_BATCH):
+                part = external_ids[i : i + _IN_BATCH]
+                rows = conn.execute(
+                    select(LabelEvent.item_id, LabelEvent.external_id).where(
+                        LabelEvent.source == source, LabelEvent.external_id.in_(part)
+                    )
+                )
+                found.update((int(item_id), ext) for item_id, ext in rows)
+        return found
+
+    def label_events(self, item_id: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(LabelEvent).order_by(LabelEvent.id)
+        if item_id is not None:
+            stmt = stmt.where(LabelEvent.item_id == item_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    def current_labels(self) -> dict[int, str]:
+        """Each item's latest non-retracted label: the simplest resolution rule (quality rules come later)."""
+        retracted = select(LabelEvent.retracts_event_id).where(LabelEvent.retracts_event_id.is_not(None))
+        stmt = (
+            select(LabelEvent.item_id, LabelEvent.label)
+            .where(LabelEvent.label.is_not(None), LabelEvent.id.not_in(retracted))
+            .order_by(LabelEvent.item_id, LabelEvent.id)
+        )
+        labels: dict[int, str] = {}
+        with self.engine.connect() as conn:
+            for item_id, label in conn.execute(stmt):
+                labels[int(item_id)] = label
+        return labels
+
+    # ---- summaries -------------------------------------------------------------------------------------------
+    def counts(self) -> StoreCounts:
+        with self.engine.connect() as conn:
+            n_items = conn.execute(select(func.count()).select_from(Item)).scalar_one()
+            by_split = dict(conn.execute(select(Item.split, func.count()).group_by(Item.split)).all())
+            n_quar = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
+            by_reason = dict(conn.execute(select(Quarantine.reason, func.count()).group_by(Quarantine.reason)).all())
+            n_events = conn.execute(select(func.count()).select_from(LabelEvent)).scalar_one()
+            n_runs = conn.execute(select(func.count()).select_from(IngestRun)).scalar_one()
+        labels = self.current_labels()
+        by_class: dict[str, int] = {}
+        for label in labels.values():
+            by_class[label] = by_class.get(label, 0) + 1
+        return StoreCounts(
+            items=int(n_items),
+            items_by_split={str(k) if k is not None else "none": int(v) for k, v in by_split.items()},
+            quarantined=int(n_quar),
+            quarantine_by_reason={str(k): int(v) for k, v in by_reason.items()},
+            label_events=int(n_events),
+            labelled_items=len(labels),
+            labels_by_class=dict(sorted(by_class.items())),
+            ingest_runs=int(n_runs),
+        )
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    def _insert_ignore(self, model: type) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            return sqlite.insert(model).on_conflict_do_nothing()
+        if dialect == "postgresql":
+            return postgresql.insert(model).on_conflict_do_nothing()
+        raise NotImplementedError(f"insert-or-ignore is not implemented for {dialect!r}")
+
+
+def as_utc(dt: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; the store always writes UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for DateTime on SQLite
+
+
+def _sqlite_bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """executemany straight through the DBAPI: SQLAlchemy's per-row parameter processing costs more than SQLite.
+
+    Values are converted column by column as SQLAlchemy would (JSON text, its datetime format); Python-side column
+    defaults are applied here, once per batch.
+    """
+    now = utcnow().strftime(_SQLITE_TS)
+    first = rows[0]
+    names: list[str] = []
+    columns: list[list[Any]] = []
+    for c in table.columns:
+        if c.primary_key and c.key not in first:
+            continue
+        values = [r.get(c.key) for r in rows]
+        if isinstance(c.type, JSON):
+            values = ["{}" if not v else json.dumps(v) for v in values]
+        elif isinstance(c.type, DateTime):
+            values = [now if v is None else v.strftime(_SQLITE_TS) for v in values]
+        elif c.default is not None and not callable(c.default.arg):
+            d = c.default.arg
+            values = [d if v is None else v for v in values]
+        names.append(c.name)
+        columns.append(values)
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))

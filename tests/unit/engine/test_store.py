@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from labelloop.engine.store import Store, StoreUnavailable
+from labelloop.engine.store.db import current_revision, head_revision
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.create(f"sqlite:///{tmp_path / 'w' / 'labelloop.db'}")
+    yield s
+    s.close()
+
+
+def _one_item(store: Store) -> int:
+    run = store.start_ingest_run("t.csv", "csv", None)
+    ids = store.add_items(
+        [
+            {
+                "identity_hash": "h1",
+                "content_hash": "c1",
+                "text": "hello",
+                "source": "t.csv",
+                "source_line": 2,
+                "ingest_run_id": run,
+            }
+        ]
+    )
+    return ids["h1"]
+
+
+def test_schema_is_migrated_to_head_and_create_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'labelloop.db'}"
+    s1 = Store.create(url)
+    assert current_revision(s1.engine) == head_revision()
+    s1.close()
+    s2 = Store.create(url)  # second create migrates nothing and keeps data
+    assert current_revision(s2.engine) == head_revision()
+    s2.close()
+
+
+def test_store_file_is_private(tmp_path: Path) -> None:
+    db = tmp_path / "w" / "labelloop.db"
+    Store.create(f"sqlite:///{db}").close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+
+
+def test_open_refuses_a_missing_store(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="run `labelloop init` first"):
+        Store.open(f"sqlite:///{tmp_path / 'nope.db'}")
+
+
+def test_label_events_are_append_only_in_the_api(store: Store) -> None:
+    public = {name for name in dir(store) if not name.startswith("_")}
+    assert "append_label_events" in public
+    assert not [n for n in public if "label_event" in n and any(w in n for w in ("update", "delete", "remove", "set"))]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE label_events SET label = 'b'", "DELETE FROM label_events", "UPDATE label_events SET annotator = NULL"],
+)
+def test_database_refuses_update_and_delete_on_label_events(store: Store, sql: str) -> None:
+    item = _one_item(store)
+    store.append_label_events([{"item_id": item, "label": "a", "source": "human", "annotator": "ann@x", "tool": "t"}])
+    with pytest.raises(DatabaseError, match="append-only"), store.engine.begin() as conn:
+        conn.execute(text(sql))
+    events = store.label_events()
+    assert [(e["label"], e["annotator"]) for e in events] == [("a", "ann@x")]
+
+
+def test_event_sources_are_checked(store: Store) -> None:
+    item = _one_item(store)
+    with pytest.raises(ValueError, match="source must be one of"):
+        store.append_label_events([{"item_id": item, "label": "a", "source": "guess", "tool": "t"}])
+
+
+def test_current_label_is_derived_from_events_and_respects_retractions(store: Store) -> None:
+    item = _one_item(store)
+    store.append_label_events([{"item_id": item, "label": "a", "source": "import", "tool": "t"}])
+    store.append_label_events([{"item_id": item, "label": "b", "source": "human", "tool": "t"}])
+    assert store.current_labels() == {item: "b"}
+    last = store.label_events()[-1]["id"]
+    store.append_label_events(
+        [{"item_id": item, "label": None, "source": "human", "tool": "t", "retracts_event_id": last}]
+    )
+    assert store.current_labels() == {item: "a"}
+    assert len(store.label_events(item)) == 3
+
+
+def test_quarantine_keeps_one_row_per_bad_row(store: Store) -> None:
+    run = store.start_ingest_run("t.csv", "csv", None)
+    row = {
+        "ingest_run_id": run,
+        "source": "t.csv",
+        "line": 3,
+        "reason": "empty_text",
+        "detail": "d",
+        "raw_excerpt": "x",
+        "raw_sha256": "s",
+    }
+    assert store.add_quarantine([row]) == 1
+    assert store.add_quarantine([row]) == 0
+    assert store.counts().quarantine_by_reason == {"empty_text": 1}
