@@ -208,10 +208,11 @@ def _ingest_chunk(
     ids.update(known)
 
     # Source labels → import label events, once per (item, file line) however often the file is ingested.
-    labelled = [(ids[h], cand) for h, cand in good if cand.label is not None]
+    # Only rows of items that existed before this chunk can have been imported already: look those up alone.
+    labelled = [(ids[h], h in known, cand) for h, cand in good if cand.label is not None]
     if labelled:
-        ext = [f"import:{source_name}#L{cand.line}" for _, cand in labelled]
-        seen = store.existing_external_ids("import", ext)
+        ext = [f"import:{source_name}#L{cand.line}" for _, _, cand in labelled]
+        seen = store.existing_external_ids("import", [e for e, (_, old, _) in zip(ext, labelled, strict=True) if old])
         events = [
             {
                 "item_id": item_id,
@@ -222,7 +223,7 @@ def _ingest_chunk(
                 "tool_version": __version__,
                 "external_id": e,
             }
-            for (item_id, cand), e in zip(labelled, ext, strict=True)
+            for (item_id, _, cand), e in zip(labelled, ext, strict=True)
             if (item_id, e) not in seen
         ]
         summary.labels_imported += store.append_label_events(events)

@@ -61,7 +61,7 @@ class Item(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     identity_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed HMAC of normalised original
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of the redacted text (cache key)
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the redacted text (embedding cache key)
     kind: Mapped[str] = mapped_column(String(16), default="text")  # text | image
     text: Mapped[str | None] = mapped_column(Text)
     uri: Mapped[str | None] = mapped_column(Text)  # images and other media: where the bytes are

@@ -75,7 +75,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("identity_hash"),
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_items_content_hash"), ["content_hash"], unique=False)
         batch_op.create_index(batch_op.f("ix_items_external_id"), ["external_id"], unique=False)
 
     op.create_table(
@@ -248,7 +247,6 @@ def downgrade() -> None:
     op.drop_table("model_versions")
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_items_external_id"))
-        batch_op.drop_index(batch_op.f("ix_items_content_hash"))
 
     op.drop_table("items")
     with op.batch_alter_table("ingest_runs", schema=None) as batch_op:
