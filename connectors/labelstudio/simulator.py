@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from labelloop.connectors.labelstudio.client import LabelStudioClient
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import stat
 from typing import Any
 
 import pytest
+
 from labelloop.connectors.labelstudio import server
 from labelloop.connectors.labelstudio.client import LabelStudioClient, connect
 from labelloop.connectors.labelstudio.errors import (

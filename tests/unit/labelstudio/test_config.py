@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from labelloop.connectors.labelstudio.config import (
     LabelSchema,
     choice_result,

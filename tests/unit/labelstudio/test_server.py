@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from labelloop.connectors.labelstudio import server
 from labelloop.connectors.labelstudio.errors import PortInUseError
 from labelloop.connectors.labelstudio.server import Credentials, ServerConfig
