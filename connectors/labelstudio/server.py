@@ -190,6 +190,9 @@ def port_is_free(host: str, port: int) -> bool:
     """True if nothing listens on (host, port). Checked before start: Label Studio would move to port+1."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As the server's own socket does: connections in TIME_WAIT (e.g. our health checks just before a stop) do
+        # not block it, while a LISTENING socket on the port still makes bind fail on Linux.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
