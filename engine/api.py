@@ -9,15 +9,20 @@ print(project.status())
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelloop.engine.config import ConfigError, ProjectConfig, SourceConfig, load_config
 from labelloop.engine.ingest import IngestSummary, ingest_source, open_redactor
 from labelloop.engine.ingest.identity import load_or_create_key
 from labelloop.engine.ingest.pipeline import ProgressFn
 from labelloop.engine.store import Store
+
+if TYPE_CHECKING:
+    from labelloop.engine.prelabel import PrelabelResult
+    from labelloop.engine.training import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,29 @@ class Project:
             return self.config.source
         base = self.config.source or SourceConfig(path=Path(source))
         return base.model_copy(update={"path": Path(source).resolve(), "format": "auto"})
+
+    # ---- models ----------------------------------------------------------------------------------------------
+    def train(self, *, promote: bool = True) -> TrainResult:
+        """Fit the configured head on the current labels and register a model version (serving if ``promote``)."""
+        from labelloop.engine.training import train
+
+        return train(self.store, self.config, self.workdir, promote=promote)
+
+    def prelabel(self, *, progress: Callable[[int, int], None] | None = None) -> PrelabelResult:
+        """Predictions from the serving model for every unlabelled item (embeddings only if there is no model)."""
+        from labelloop.engine.prelabel import prelabel
+
+        return prelabel(self.store, self.config, self.workdir, progress=progress)
+
+    def models(self) -> list[dict[str, Any]]:
+        return self.store.model_versions()
+
+    def model(self, version_id: str) -> dict[str, Any]:
+        row = self.store.model_version(version_id)
+        if row is None:
+            known = ", ".join(m["id"] for m in self.store.model_versions()) or "none"
+            raise KeyError(f"no model version {version_id!r}; known: {known}")
+        return row
 
     # ---- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

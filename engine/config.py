@@ -21,9 +21,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from labelloop.models.encoders.spec import EncoderSpec
+
 __all__ = [
+    "ComputeConfig",
     "ConfigError",
+    "HeadConfig",
     "IngestConfig",
+    "ModelConfig",
     "PrivacyConfig",
     "ProjectConfig",
     "SourceConfig",
@@ -78,6 +83,9 @@ class SourceConfig(_Strict):
     label_field: str | None = None
     split_field: str | None = None
     metadata_fields: list[str] = Field(default_factory=list)
+    # Import source labels only for rows of these splits (e.g. [test]: evaluation labels, the rest to be labelled
+    # by people). None imports every label.
+    label_splits: list[str] | None = None
 
     def resolved_format(self) -> Literal["csv", "jsonl", "parquet"]:
         if self.format != "auto":
@@ -120,6 +128,37 @@ class PrivacyConfig(_Strict):
     hash_key_env: str | None = None
 
 
+class ComputeConfig(_Strict):
+    """Where embeddings are computed. ``ray`` (default) runs Ray Data actors: local Ray unless ``ray_address`` is
+    ``auto`` or ``ray://host:10001``; ``inprocess`` skips Ray (small jobs, tests)."""
+
+    backend: Literal["ray", "inprocess"] = "ray"
+    ray_address: str | None = None
+    num_cpus: int | None = Field(default=None, ge=1)
+    actors: int = Field(default=1, ge=1)
+
+
+class HeadConfig(_Strict):
+    """The classifier on top of the embeddings (a name from ``labelloop.models.heads.available_heads()``) and how
+    its probabilities are calibrated on held-out labels."""
+
+    name: str = "logreg"
+    params: dict[str, Any] = Field(default_factory=dict)
+    calibration: Literal["temperature", "isotonic", "none"] = "temperature"
+    calibration_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    min_calibration_labels: int = Field(default=200, ge=10)
+    seed: int = 0
+
+
+class ModelConfig(_Strict):
+    """Encoder + head. ``eval_split``: items of this split are never trained on; their labels measure models."""
+
+    encoder: EncoderSpec = EncoderSpec()
+    head: HeadConfig = HeadConfig()
+    compute: ComputeConfig = ComputeConfig()
+    eval_split: str | None = "test"
+
+
 class ProjectConfig(_Strict):
     """A labelloop project: the task, its store, its data source and its privacy policy."""
 
@@ -130,6 +169,7 @@ class ProjectConfig(_Strict):
     source: SourceConfig | None = None
     ingest: IngestConfig = IngestConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    model: ModelConfig = ModelConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
@@ -225,6 +265,10 @@ def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> Proj
     if cfg.store.url and cfg.store.url.startswith("sqlite:///") and not cfg.store.url.startswith("sqlite:////"):
         rel = cfg.store.url.removeprefix("sqlite:///")
         updates["store"] = StoreConfig(url=f"sqlite:///{(base_dir / rel).resolve()}")
+    enc = cfg.model.encoder
+    if enc.path is not None and not Path(enc.path).expanduser().is_absolute():
+        new_enc = enc.model_copy(update={"path": str((base_dir / enc.path).resolve())})
+        updates["model"] = cfg.model.model_copy(update={"encoder": new_enc})
     return cfg.model_copy(update=updates)
 
 

@@ -11,3 +11,4 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad config, bad command-line usage, a missing or unusable input file
     NO_VALID_ROWS = 3  # an ingest read rows but every one was quarantined (reasons printed)
     STORE_UNAVAILABLE = 4  # the label store is missing (run init) or cannot be reached
+    NOT_ENOUGH_LABELS = 5  # train: fewer than two classes labelled

@@ -27,6 +27,7 @@ from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.ingest import IngestSummary
 from labelloop.engine.store import StoreUnavailable
+from labelloop.engine.training import NotEnoughLabels
 
 app = typer.Typer(
     name="labelloop",
@@ -70,6 +71,10 @@ def handle_errors(fn: F) -> F:
             raise _fail(ExitCode.BAD_INPUT, str(e)) from None
         except StoreUnavailable as e:
             raise _fail(ExitCode.STORE_UNAVAILABLE, str(e)) from None
+        except NotEnoughLabels as e:
+            raise _fail(ExitCode.NOT_ENOUGH_LABELS, str(e)) from None
+        except KeyError as e:
+            raise _fail(ExitCode.BAD_INPUT, str(e.args[0]) if e.args else "unknown key") from None
         except KeyboardInterrupt:
             raise _fail(ExitCode.INTERNAL_ERROR, "interrupted") from None
 
@@ -164,6 +169,98 @@ def ingest(
             else:
                 err.print(f"[bold red]error[/]: {summary.source} has no rows")
             raise typer.Exit(int(ExitCode.NO_VALID_ROWS))
+
+
+# ---- models: train, prelabel, list, show ---------------------------------------------------------------------------
+def _train_table(d: dict[str, Any]) -> None:
+    t = Table(title=f"model version {d['model_version']}", show_header=False)
+    for key in ("dataset_version", "created", "serving", "train_items", "calibration_items", "eval_items"):
+        t.add_row(key, str(d[key]))
+    for key, value in d["metrics"].items():
+        t.add_row(f"  {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(t)
+
+
+@app.command()
+@handle_errors
+def train(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Fit the head on the current labels (eval split held out), register a model version and serve it."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        _emit(project.train().as_dict(), as_json, _train_table)
+
+
+@app.command()
+@handle_errors
+def prelabel(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Pre-label every unlabelled item with the serving model (embeds only, and says so, if there is none)."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        if as_json or not err.is_terminal:
+            result = project.prelabel()
+        else:
+            with Progress(
+                TextColumn("prelabel"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} items"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("prelabel", total=None)
+                result = project.prelabel(progress=lambda done, total: bar.update(task, completed=done, total=total))
+        _emit(
+            result.as_dict(),
+            as_json,
+            lambda d: out.print(
+                f"prelabel: {d['candidates']} items, embedded {d['embedded']} (cache hits {d['cache_hits']}), "
+                f"{d['predictions_written']} predictions from {d['model_version'] or 'no model'} in {d['seconds']:.1f}s"
+                f" — {d['note']}"
+            ),
+        )
+
+
+models_app = typer.Typer(help="Model versions: list and show lineage and metrics.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Every model version, oldest first, with status and evaluation metrics."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        rows = project.models()
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table(title="model versions")
+        for col in ("id", "status", "head", "dataset", "accuracy", "macro_f1", "created"):
+            t.add_column(col)
+        for m in d["models"]:
+            met = m["metrics"]
+            t.add_row(
+                m["id"],
+                m["status"],
+                m["head"],
+                str(m["dataset_version_id"]),
+                f"{met.get('accuracy', float('nan')):.4f}",
+                f"{met.get('macro_f1', float('nan')):.4f}",
+                str(m["created_at"])[:19],
+            )
+        out.print(t)
+
+    _emit({"models": rows}, as_json, render)
+
+
+@models_app.command("show")
+@handle_errors
+def models_show(
+    version: Annotated[str, typer.Argument(help="Model version id (mv-...).")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    workdir: WorkdirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One model version: lineage (encoder, head, dataset version) and metrics."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        row = project.model(version)
+    _emit(row, as_json, lambda d: out.print_json(json.dumps(d, default=str)))
 
 
 # ---- status ------------------------------------------------------------------------------------------------------

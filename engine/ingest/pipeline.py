@@ -89,6 +89,7 @@ def ingest_source(
         metadata_fields=tuple(source.metadata_fields),
         max_text_chars=cfg.ingest.max_text_chars,
         labels=frozenset(cfg.task.labels),
+        label_splits=frozenset(source.label_splits) if source.label_splits is not None else None,
     )
     reasons: Counter[str] = Counter()
     entities: Counter[str] = Counter()

@@ -40,6 +40,7 @@ class RowRules:
     metadata_fields: tuple[str, ...]
     max_text_chars: int
     labels: frozenset[str]
+    label_splits: frozenset[str] | None = None
 
 
 def _as_optional_str(value: Any) -> str | None:
@@ -72,11 +73,14 @@ def validate_row(row: RawRow, rules: RowRules) -> Candidate | Rejected:
         detail = f"label {label!r} is not in the label set {sorted(rules.labels)}"
         return Rejected(row.line, row.raw, RowProblem("unknown_label", detail))
     meta = {k: fields[k] for k in rules.metadata_fields if k in fields}
+    split = _as_optional_str(fields.get(rules.split_field)) if rules.split_field else None
+    if rules.label_splits is not None and split not in rules.label_splits:
+        label = None  # withheld by config: this row's label is for people (or a simulator) to provide
     return Candidate(
         line=row.line,
         text=text,
         external_id=_as_optional_str(fields.get(rules.id_field)) if rules.id_field else None,
         label=label,
-        split=_as_optional_str(fields.get(rules.split_field)) if rules.split_field else None,
+        split=split,
         meta=meta,
     )

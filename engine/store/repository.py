@@ -19,7 +19,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from labelloop.engine.store.db import StoreUnavailable, create_store_engine, current_revision, head_revision, migrate
-from labelloop.engine.store.models import LABEL_SOURCES, IngestRun, Item, LabelEvent, Quarantine, utcnow
+from labelloop.engine.store.models import (
+    LABEL_SOURCES,
+    DatasetVersion,
+    IngestRun,
+    Item,
+    LabelEvent,
+    ModelVersion,
+    Prediction,
+    Quarantine,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +215,66 @@ class Store:
             for item_id, label in conn.execute(stmt):
                 labels[int(item_id)] = label
         return labels
+
+    # ---- dataset and model versions --------------------------------------------------------------------------
+    def add_dataset_version(self, row: dict[str, Any]) -> bool:
+        """Record a dataset version; content-addressed, so recording the same one again is a no-op (False)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(self._insert_ignore(DatasetVersion), [row])
+            return bool(result.rowcount)
+
+    def dataset_version(self, version_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(DatasetVersion).where(DatasetVersion.id == version_id)).mappings().first()
+        return dict(row) if row else None
+
+    def add_model_version(self, row: dict[str, Any]) -> bool:
+        """Record a model version (its id derives from its inputs, so the same training twice is one version)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(self._insert_ignore(ModelVersion), [row])
+            return bool(result.rowcount)
+
+    def model_version(self, version_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ModelVersion).where(ModelVersion.id == version_id)).mappings().first()
+        return dict(row) if row else None
+
+    def model_versions(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)).mappings()
+            return [dict(r) for r in rows.all()]
+
+    def serving_model_version(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ModelVersion).where(ModelVersion.status == "serving")).mappings().first()
+        return dict(row) if row else None
+
+    def set_serving(self, version_id: str) -> None:
+        """Make ``version_id`` the serving model; the previous one is retired (one transaction)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(ModelVersion).where(ModelVersion.status == "serving").values(status="retired"))
+            conn.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(status="serving"))
+
+    # ---- predictions -----------------------------------------------------------------------------------------
+    def add_predictions(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert predictions; one per (item, model version): a repeated pre-label run writes nothing twice."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            before = conn.execute(select(func.count()).select_from(Prediction)).scalar_one()
+            conn.execute(self._insert_ignore(Prediction), list(rows))
+            after = conn.execute(select(func.count()).select_from(Prediction)).scalar_one()
+        return int(after - before)
+
+    def predictions(self, model_version_id: str) -> list[dict[str, Any]]:
+        stmt = select(Prediction).where(Prediction.model_version_id == model_version_id).order_by(Prediction.item_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    def predicted_item_ids(self, model_version_id: str) -> set[int]:
+        stmt = select(Prediction.item_id).where(Prediction.model_version_id == model_version_id)
+        with self.engine.connect() as conn:
+            return {int(r[0]) for r in conn.execute(stmt)}
 
     # ---- summaries -------------------------------------------------------------------------------------------
     def counts(self) -> StoreCounts:

@@ -194,3 +194,23 @@ def test_trec_ingest_counts_add_up(tmp_path: Path, datasets_dir: Path) -> None:
     assert s.duplicates == len(truth) - truth["text"].map(lambda t: " ".join(t.split())).nunique()
     assert counts.items == s.items_added and s.labels_imported == len(truth)
     assert set(counts.items_by_split) == {"train", "test"}
+
+
+def test_label_splits_import_only_evaluation_labels(tmp_path: Path) -> None:
+    p = tmp_path / "split.csv"
+    p.write_text("id,text,label,split\n1,good one,pos,train\n2,bad one,neg,test\n3,fine one,pos,test\n")
+    cfg = parse_config(
+        {
+            "project": "t",
+            "task": {"labels": LABELS},
+            "source": {"path": str(p), "label_field": "label", "split_field": "split", "label_splits": ["test"]},
+            "privacy": {"spacy_model": None, "workers": 1},
+        },
+        base_dir=tmp_path,
+    )
+    with Project(cfg, workdir=tmp_path / "w") as project:
+        project.init()
+        s = project.ingest()
+        labelled = {project.store.items()[i - 1]["external_id"] for i in project.store.current_labels()}
+    assert (s.items_added, s.labels_imported, s.quarantined) == (3, 2, 0)
+    assert labelled == {"2", "3"}
