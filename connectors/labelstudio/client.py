@@ -73,13 +73,25 @@ def _format_ts(value: dt.datetime) -> str:
 
 @dataclass(frozen=True)
 class _Cursor:
-    """``after``: the newest server ``updated_at`` seen; ``seen``: task id -> updated_at inside the overlap window."""
+    """``after``: the newest server ``updated_at`` seen; ``seen``: task id -> updated_at inside the overlap window.
 
+    ``project`` binds the cursor to its project, so a cursor passed for the wrong project is an error, not a silent
+    gap.
+    """
+
+    project: int
     after: dt.datetime
     seen: dict[int, str]
 
     def encode(self) -> str:
-        return json.dumps({"v": 1, "after": _format_ts(self.after), "seen": {str(k): v for k, v in self.seen.items()}})
+        return json.dumps(
+            {
+                "v": 1,
+                "project": self.project,
+                "after": _format_ts(self.after),
+                "seen": {str(k): v for k, v in self.seen.items()},
+            }
+        )
 
     @classmethod
     def decode(cls, text: str) -> _Cursor:
@@ -88,7 +100,9 @@ class _Cursor:
             if raw.get("v") != 1:
                 raise ValueError(f"unknown cursor version {raw.get('v')!r}")
             return cls(
-                after=_parse_ts(raw["after"], what="cursor"), seen={int(k): str(v) for k, v in raw["seen"].items()}
+                project=int(raw["project"]),
+                after=_parse_ts(raw["after"], what="cursor"),
+                seen={int(k): str(v) for k, v in raw["seen"].items()},
             )
         except (ValueError, KeyError, TypeError, AttributeError, LabelStudioRequestError) as exc:
             raise ValueError(f"not a pull cursor from this client: {text[:80]!r} ({exc})") from exc
@@ -288,6 +302,8 @@ class LabelStudioClient:
         logged and left out.
         """
         state = _Cursor.decode(cursor) if cursor is not None else None
+        if state is not None and state.project != project_id:
+            raise ValueError(f"cursor belongs to project {state.project}, not to project {project_id}")
         query = None
         if state is not None:
             since = state.after - CURSOR_OVERLAP
@@ -320,6 +336,7 @@ class LabelStudioClient:
             newest = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         window_start = newest - CURSOR_OVERLAP
         next_cursor = _Cursor(
+            project=project_id,
             after=newest,
             seen={k: v for k, v in seen.items() if _parse_ts(v, what=f"task {k}") > window_start},
         ).encode()
@@ -349,6 +366,18 @@ class LabelStudioClient:
                     missing_item += 1
                     continue
                 out.append(self._to_pulled_task(task, int(item_id)))
+        schema = self.schema(project_id)
+        for pulled in out:
+            for ann in pulled.annotations:
+                if ann.label is not None and ann.label not in schema.labels:
+                    # Kept as is: the config was edited on the server; the caller decides what an unknown label means.
+                    log.warning(
+                        "labelstudio.pull unknown_label project_id=%s task_id=%s annotation_id=%s label=%r",
+                        project_id,
+                        pulled.task_id,
+                        ann.annotation_id,
+                        ann.label,
+                    )
         if missing_item:
             log.warning("labelstudio.pull tasks_without_item_id project_id=%s count=%d", project_id, missing_item)
         out.sort(key=lambda t: t.task_id)

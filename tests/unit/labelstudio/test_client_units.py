@@ -31,15 +31,23 @@ def _offline_client(labels: list[str]) -> LabelStudioClient:
 
 
 def test_cursor_round_trips() -> None:
-    cursor = _Cursor(after=dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC), seen={5: "2026-01-02T03:04:05Z"})
+    cursor = _Cursor(
+        project=3, after=dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC), seen={5: "2026-01-02T03:04:05Z"}
+    )
     assert _Cursor.decode(cursor.encode()) == cursor
     assert '"after": "2026-01-02T03:04:05.123456Z"' in cursor.encode()
 
 
-@pytest.mark.parametrize("text", ["", "garbage", '{"v": 2}', '{"v": 1}'])
+@pytest.mark.parametrize("text", ["", "garbage", '{"v": 2}', '{"v": 1}', '{"v": 1, "after": "2026-01-01T00:00:00Z"}'])
 def test_bad_cursor_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError, match="not a pull cursor"):
         _Cursor.decode(text)
+
+
+def test_cursor_of_another_project_is_rejected_before_any_request() -> None:
+    cursor = _Cursor(project=2, after=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), seen={}).encode()
+    with pytest.raises(ValueError, match="cursor belongs to project 2, not to project 1"):
+        _offline_client(["pos", "neg"]).pull_changes(1, cursor)
 
 
 def test_task_payload_carries_item_id_text_and_prediction() -> None:
