@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import tldextract
 from presidio_analyzer import LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
@@ -386,7 +387,10 @@ _HONORIFIC = re.compile(
 _NAME_CUE = re.compile(
     r"(?:\b(?:my|his|her|their|your|our)\s+(?:\w+\s+)?name\s+is|\b(?:first|last|full|user|account)\s*name"
     r"(?:\s+is|\s*[:?])|\bname\s*:|\bDear|\bsigned\s*,?|\b(?:Regards|Sincerely|Cheers|Thanks|Best),?\s*\n"
-    r"|\bcall(?:s|ed)?\s+me|\b(?:was|is|be|were|are)\s+called|\bnamed|\b(?:follow\s+up|speak|talk|meet|met|"
+    r"|\bcall(?:s|ed)?\s+me|\b(?:was|is|be|were|are)\s+called|\bnamed(?:\s+(?:him|her|them|it))?|"
+    r"\b(?:my|his|her|our|their|your)\s+(?:kid|son|daughter|child|wife|husband|partner|friend|boyfriend|"
+    r"girlfriend|mother|father|mom|mum|dad|brother|sister|uncle|aunt|cousin|grandmother|grandfather|boss|"
+    r"colleague|manager|neighbou?r|tenant|landlord|doctor|lawyer)(?:'s\s+name)?|\b(?:follow\s+up|speak|talk|meet|met|"
     r"spoke|talked|check|chat)\s+(?:with|to)|\bcontact\s+person\s*:?|\b(?:I\s+am|I'm|this\s+is)"
     r"(?=\s+[A-Z][a-z]+\s+[A-Z]))[ \t]*",
     re.IGNORECASE,
@@ -592,3 +596,76 @@ class CaseInsensitiveIbanRecognizer(LocalRecognizer):
             for m in _IBAN_SHAPE.finditer(text)
             if iban_valid(m.group(0))
         ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Proper-noun runs the NER model did not label
+# --------------------------------------------------------------------------------------------------------------
+
+_NOT_PERSON_LABELS = frozenset({"ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
+                                "LANGUAGE", "DATE", "TIME", "MONEY", "QUANTITY", "PERCENT", "CARDINAL", "ORDINAL"})
+
+
+class ProperNounPersonRecognizer(LocalRecognizer):
+    """Runs of 2-4 capitalised proper nouns (spaCy's tagger says PROPN) that NER left unlabelled.
+
+    The small English model's NER misses many non-English names ("Krisztián Szöllösy") that its part-of-speech
+    tagger still marks as proper nouns; a multi-token proper-noun run that NER did not call an organisation,
+    place or date is most often a person. Single tokens are left out (too many capitalised common nouns).
+    Needs a spaCy pipeline with a tagger; with the blank fast path it finds nothing.
+    """
+
+    def __init__(self, *, supported_entity: str = "PERSON", min_tokens: int = 2) -> None:
+        self._min_tokens = min_tokens
+        super().__init__(supported_entities=[supported_entity], name="ProperNounPersonRecognizer")
+
+    def load(self) -> None:
+        """Nothing to load: reads the tags already in the NLP artifacts."""
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """Score 0.45 (below the NER's 0.85): used only where nothing stronger claims the span."""
+        if self.supported_entities[0] not in entities or nlp_artifacts is None or nlp_artifacts.tokens is None:
+            return []
+        doc = nlp_artifacts.tokens
+        results = []
+        run: list[Any] = []
+        for token in [*doc, None]:
+            if token is not None and self._is_name_token(token):
+                run.append(token)
+                continue
+            if len(run) >= self._min_tokens and self._run_is_name(doc, run):
+                start, end = run[0].idx, run[-1].idx + len(run[-1].text)
+                results.append(RecognizerResult(self.supported_entities[0], start, end, 0.45))
+            run = []
+        return results
+
+    @staticmethod
+    def _is_name_token(token: Any) -> bool:
+        text: str = token.text
+        if token.pos_ != "PROPN" or token.tag_ == "NNPS" or token.ent_type_ in _NOT_PERSON_LABELS:
+            return False
+        if not text[:1].isupper() or (text.isupper() and len(text) > 2):
+            return False
+        return text.rstrip(".").replace("-", "").replace("'", "").isalpha()
+
+    @staticmethod
+    def _run_is_name(doc: Any, run: list[Any]) -> bool:
+        """Reject organisation-like runs ("Palantir Technologies"), "the ..." phrases and "Label:" headings."""
+        if any(t.text.rstrip(".").lower() in _ORG_WORDS for t in run):
+            return False
+        before = doc[run[0].i - 1] if run[0].i > 0 else None
+        after = doc[run[-1].i + 1] if run[-1].i + 1 < len(doc) else None
+        if before is not None and before.lower_ in ("the", "a", "an"):
+            return False
+        return not (after is not None and after.text == ":")
+
+
+_ORG_WORDS = frozenset(
+    "inc ltd llc plc gmbh ag sa co corp corporation company companies group holdings technologies technology "
+    "systems solutions services consulting partners associates bank capital markets insurance industries labs "
+    "university college institute foundation association society club orchestra band records studios media "
+    "network networks software analytics international global agency council committee ministry department "
+    "hospital school academy church transit movers sons brothers airlines motors energy pharma".split()
+)

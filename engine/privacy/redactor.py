@@ -43,6 +43,7 @@ from labelloop.engine.privacy.recognizers import (
     ContextPhoneRecognizer,
     LuhnCardRecognizer,
     OfflineEmailRecognizer,
+    ProperNounPersonRecognizer,
     StreetAddressRecognizer,
     TitledPersonRecognizer,
     UrlCredentialsRecognizer,
@@ -203,6 +204,8 @@ class Redactor:
         model_entities = [e for e in self.MODEL_ENTITIES if e in wanted]
         if self.spacy_model is not None and model_entities:
             recognizers.append(SpacyRecognizer(supported_entities=model_entities))
+        if self.spacy_model is not None and "PERSON" in wanted:
+            recognizers.append(ProperNounPersonRecognizer())
         for recognizer in recognizers:
             registry.add_recognizer(recognizer)
         return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[_LANG])
@@ -236,6 +239,7 @@ class Redactor:
             nlp_artifacts=artifacts,
             score_threshold=self.score_threshold,
         )
+        results = [r for r in (_tidy_model_span(text, r) for r in results) if r is not None]
         if "PERSON" in self.entities:
             results = results + _person_expansions(text, results)
         return _resolve(text, results)
@@ -244,6 +248,36 @@ class Redactor:
 # ---------------------------------------------------------------------------------------------------------------
 _WORD_RE = re.compile(r"[^\W\d_][\w'’\-]*")
 _CAMEL_RE = re.compile(r"[A-Z][a-z\u00e0-\u024f]{2,}")
+
+
+_LEADING_NON_NAME = re.compile(
+    r"^(?:(?:the|a|an|Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Capt|Rev)\.?\s+)+", re.IGNORECASE
+)
+
+
+def _tidy_model_span(text: str, r: RecognizerResult) -> RecognizerResult | None:
+    """Cut NER names at the first line break and drop a leading article or honorific.
+
+    The small model often runs a name into the next line of a contact block ("Olga Krylova\nCable") and keeps
+    "Mrs." inside the span; neither part identifies anyone, and leaving them out keeps placeholders tidy.
+    """
+    if r.entity_type not in ("PERSON", "LOCATION"):
+        return r
+    value = text[r.start : r.end]
+    start, end = r.start, r.end
+    newline = value.find("\n")
+    if newline > 0:
+        end = start + newline
+    lead = _LEADING_NON_NAME.match(text[start:end]) if r.entity_type == "PERSON" else None
+    if lead and lead.end() < end - start:
+        start += lead.end()
+    while end > start and text[end - 1] in " \t\n'’":
+        end -= 1
+    if text[start:end].endswith(("'s", "’s")):
+        end -= 2
+    if end <= start:
+        return None
+    return RecognizerResult(r.entity_type, start, end, r.score)
 
 
 def _person_expansions(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
