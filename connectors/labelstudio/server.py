@@ -51,7 +51,18 @@ CONSTRAINTS_FILE = Path(__file__).with_name("server-constraints.txt")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Variables Label Studio reads besides its LABEL_STUDIO_* ones; inherited values would override our flags/users.
-_CLEARED_ENV = ("PORT", "HOST", "USERNAME", "PASSWORD", "LABEL_STUDIO_HOST", "LABEL_STUDIO_PORT")
+_CLEARED_ENV = (
+    "PORT",
+    "HOST",
+    "USERNAME",
+    "PASSWORD",
+    "USER_TOKEN",
+    "LABEL_STUDIO_HOST",
+    "LABEL_STUDIO_PORT",
+    "HEARTEX_USERNAME",
+    "HEARTEX_PASSWORD",
+    "HEARTEX_USER_TOKEN",
+)
 _CREDENTIALS_FILE = "credentials.json"
 _USERS_FILE = "users.json"
 _PID_FILE = "server.pid"
@@ -135,17 +146,17 @@ def build_env(config: ServerConfig, admin: Credentials, base_env: Mapping[str, s
     return env
 
 
-def build_user_env(config: ServerConfig, base_env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for ``label-studio init`` of an extra user: no admin user variables, same data dir."""
-    env = {
-        k: v
-        for k, v in base_env.items()
-        if k not in _CLEARED_ENV
-        and k not in ("LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN")
-    }
+def build_user_env(config: ServerConfig, user: Credentials, base_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for ``label-studio init`` of an extra user, which reads the user from LABEL_STUDIO_USERNAME,
+    _PASSWORD and _USER_TOKEN: passing them here rather than as flags keeps the secrets out of ``ps`` output.
+    """
+    env = {k: v for k, v in base_env.items() if k not in _CLEARED_ENV}
     env.update(
         {
             "LABEL_STUDIO_BASE_DATA_DIR": str(config.data_dir),
+            "LABEL_STUDIO_USERNAME": user.email,
+            "LABEL_STUDIO_PASSWORD": user.password,
+            "LABEL_STUDIO_USER_TOKEN": user.token,
             "SENTRY_DSN": "",
             "FRONTEND_SENTRY_DSN": "",
             "COLLECT_ANALYTICS": "false",
@@ -170,20 +181,9 @@ def build_start_command(config: ServerConfig) -> list[str]:
     ]
 
 
-def build_user_command(config: ServerConfig, email: str, password: str, token: str) -> list[str]:
-    """``label-studio init`` creating one user with a known token (it ignores an already existing user)."""
-    return [
-        str(config.executable),
-        "init",
-        "--username",
-        email,
-        "--password",
-        password,
-        "--user-token",
-        token,
-        "--data-dir",
-        str(config.data_dir),
-    ]
+def build_user_command(config: ServerConfig) -> list[str]:
+    """``label-studio init``: creates the user named in :func:`build_user_env` (an existing user is left as is)."""
+    return [str(config.executable), "init", "--data-dir", str(config.data_dir)]
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -511,11 +511,11 @@ def ensure_user(email: str, config: ServerConfig | None = None) -> str:
             raise ValueError(f"{email} is the admin user; use admin_token()")
         password, token = secrets.token_urlsafe(18), secrets.token_hex(20)
         ensure_installed(config)
-        cmd = build_user_command(config, email, password, token)
+        user = Credentials(email=email, password=password, token=token)
         proc = subprocess.run(
-            cmd,
+            build_user_command(config),
             cwd=config.data_dir,
-            env=build_user_env(config, os.environ),
+            env=build_user_env(config, user, os.environ),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -243,3 +243,11 @@ def test_non_admin_annotator_cannot_be_used_for_unknown_project(annotators: dict
     client = next(iter(annotators.values()))
     with pytest.raises(LabelStudioError):
         client.schema(10**9)
+
+
+def test_ensure_user_creates_a_user_with_a_working_token_once(ls_server: server.ServerConfig) -> None:
+    email = "ann.extra@labelloop.test"
+    token = server.ensure_user(email, ls_server)
+    assert server.ensure_user(email, ls_server) == token  # known users are not created again
+    client = connect(ls_server.url, token)
+    assert client.whoami()[1] == email

@@ -36,9 +36,13 @@ def test_env_is_the_non_interactive_recipe_and_clears_overriding_vars(config: Se
     assert base["PORT"] == "9999"  # the caller's mapping is not modified
 
 
-def test_user_env_has_no_admin_user_variables(config: ServerConfig) -> None:
-    env = server.build_user_env(config, {"LABEL_STUDIO_USERNAME": "a", "LABEL_STUDIO_PASSWORD": "b", "PORT": "1"})
-    assert "LABEL_STUDIO_USERNAME" not in env and "LABEL_STUDIO_PASSWORD" not in env and "PORT" not in env
+def test_user_env_names_the_new_user_not_the_admin(config: ServerConfig) -> None:
+    user = Credentials(email="ann@x.org", password="pw", token="k" * 40)
+    base = {"LABEL_STUDIO_USERNAME": "admin@x.org", "USERNAME": "bob", "HEARTEX_USERNAME": "h", "PORT": "1"}
+    env = server.build_user_env(config, user, base)
+    assert env["LABEL_STUDIO_USERNAME"] == "ann@x.org"
+    assert env["LABEL_STUDIO_USER_TOKEN"] == "k" * 40
+    assert "USERNAME" not in env and "HEARTEX_USERNAME" not in env and "PORT" not in env
     assert env["LABEL_STUDIO_BASE_DATA_DIR"] == str(config.data_dir)
 
 
@@ -52,11 +56,8 @@ def test_start_command_passes_host_port_and_data_dir_as_flags(config: ServerConf
     assert cmd[cmd.index("--data-dir") + 1] == str(config.data_dir)
 
 
-def test_user_command_creates_a_user_with_a_known_token(config: ServerConfig) -> None:
-    cmd = server.build_user_command(config, "ann@x.org", "pw", "k" * 40)
-    assert cmd[1] == "init"
-    assert cmd[cmd.index("--username") + 1] == "ann@x.org"
-    assert cmd[cmd.index("--user-token") + 1] == "k" * 40
+def test_user_command_carries_no_secret(config: ServerConfig) -> None:
+    assert server.build_user_command(config)[1:] == ["init", "--data-dir", str(config.data_dir)]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.2", "example.org"])
