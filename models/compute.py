@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
+
 from labelloop.models.embedding_cache import EmbeddingCache
 from labelloop.models.encoders.base import (
     EMBEDDING_COLUMN,
@@ -43,7 +45,6 @@ from labelloop.models.encoders.base import (
     load_encoder,
 )
 from labelloop.models.encoders.spec import EncoderSpec, encoder_fingerprint
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 

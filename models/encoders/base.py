@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from labelloop.models.encoders.spec import EncoderSpec
 from numpy.typing import NDArray
+
+from labelloop.models.encoders.spec import EncoderSpec
 
 INPUT_COLUMN = "input"
 EMBEDDING_COLUMN = "embedding"

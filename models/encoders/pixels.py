@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
+
 from labelloop.models.encoders.base import EncodeResult
 from labelloop.models.encoders.spec import (
     PIXEL_CONFIG,
@@ -29,7 +31,6 @@ from labelloop.models.encoders.spec import (
     pixel_checkpoint_files,
     resolve_checkpoint,
 )
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 

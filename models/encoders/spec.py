@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from labelloop.models.encoders.fingerprint import Hasher, fingerprint, hash_files
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from labelloop.models.encoders.fingerprint import Hasher, fingerprint, hash_files
 
 #: Files transformers reads to build a tokenizer, top level of a checkpoint (the ones present are fingerprinted).
 TOKENIZER_FILES: tuple[str, ...] = (

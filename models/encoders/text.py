@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+
 from labelloop.models.encoders.base import EncodeResult
 from labelloop.models.encoders.spec import (
     CheckpointError,
@@ -23,7 +25,6 @@ from labelloop.models.encoders.spec import (
     resolve_checkpoint,
     text_checkpoint_files,
 )
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 

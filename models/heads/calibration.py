@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
+from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
@@ -76,7 +77,7 @@ class Calibrator(Protocol):
     def transform(self, probs: ArrayLike) -> NDArray[np.float64]: ...
 
 
-class TemperatureScaler:
+class TemperatureScaler(BaseEstimator):
     """Softmax(log p / T) with one temperature ``temperature_`` fitted by minimising the held-out negative
     log-likelihood (T in [0.05, 20], bounded 1-D search over log T). T > 1 softens over-confident heads."""
 
@@ -102,7 +103,7 @@ class TemperatureScaler:
         return e / e.sum(axis=1, keepdims=True)
 
 
-class IsotonicCalibrator:
+class IsotonicCalibrator(BaseEstimator):
     """One isotonic map per class (probability of that class vs the rest), then rows renormalised to sum to 1.
 
     Fitted: ``calibrators_`` (k,) ``IsotonicRegression``.
@@ -134,7 +135,7 @@ def make_calibrator(method: Literal["temperature", "isotonic"]) -> Calibrator:
     raise ValueError(f"unknown calibration method {method!r}; known: 'isotonic', 'temperature'")
 
 
-class CalibratedHead:
+class CalibratedHead(BaseEstimator):
     """A fitted head plus a calibrator fitted on held-out data (the head itself is never refitted here).
 
     ``fit(X_cal, y_cal)``: ``X_cal`` ``(n, d)`` not used to fit the head, ``y_cal`` (n,) labels among

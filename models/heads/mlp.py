@@ -120,7 +120,7 @@ class MLPHead(ClassifierMixin, BaseEstimator):
                     loss = torch.nn.functional.cross_entropy(module(xt[idx]), yt[idx])
                     loss.backward()
                     opt.step()
-                    total += float(loss) * len(idx)
+                    total += loss.item() * len(idx)
                 losses.append(total / n)
         module.eval()
         self.classes_ = classes
