@@ -144,37 +144,109 @@ _MONTHS = {
     "nov",
     "dec",
 }
-_SENTENCE_GLUE = {"at", "to", "in", "is", "on", "for", "from", "by", "are", "was", "were", "the", "my", "me",
-                  "us", "it", "its", "and", "or", "of", "with", "a", "an", "be", "this", "that", "here", "there"}
-_CONNECTORS = {"de", "del", "da", "do", "dos", "das", "di", "della", "la", "le", "les", "du", "des", "van", "der",
-               "den", "von", "am", "an", "im", "nad", "pod", "u", "y", "e", "i", "och", "og", "of", "the", "and"}
+_SENTENCE_GLUE = {
+    "at",
+    "to",
+    "in",
+    "is",
+    "on",
+    "for",
+    "from",
+    "by",
+    "are",
+    "was",
+    "were",
+    "the",
+    "my",
+    "me",
+    "us",
+    "it",
+    "its",
+    "and",
+    "or",
+    "of",
+    "with",
+    "a",
+    "an",
+    "be",
+    "this",
+    "that",
+    "here",
+    "there",
+}
+_CONNECTORS = {
+    "de",
+    "del",
+    "da",
+    "do",
+    "dos",
+    "das",
+    "di",
+    "della",
+    "la",
+    "le",
+    "les",
+    "du",
+    "des",
+    "van",
+    "der",
+    "den",
+    "von",
+    "am",
+    "an",
+    "im",
+    "nad",
+    "pod",
+    "u",
+    "y",
+    "e",
+    "i",
+    "och",
+    "og",
+    "of",
+    "the",
+    "and",
+}
 
 
-def _compile_heads() -> list[tuple[re.Pattern[str], float]]:
+def _compile_heads() -> list[tuple[re.Pattern[str], float, str]]:
     """Address-head patterns with their scores; the strongest first."""
     words = rf"(?:{_WORD}{_SEP_INLINE}){{0,4}}"
     heads = [
         # 123 [45] Main Street | 74678 midtvollen 130 St.
-        (rf"\b{_NUM}(?:{_SEP_INLINE}{_NUM})?{_SEP_INLINE}{words}(?:{_WORD}{_SEP_INLINE})?"
-         rf"(?:{_NUM}{_SEP_INLINE})?(?:{_STREET_TYPES})\b\.?", 0.7),
+        (
+            rf"\b{_NUM}(?:{_SEP_INLINE}{_NUM})?{_SEP_INLINE}{words}(?:{_WORD}{_SEP_INLINE})?"
+            rf"(?:{_NUM}{_SEP_INLINE})?(?:{_STREET_TYPES})\b\.?",
+            0.7,
+        ),
         # [123] Via Roma 131 | ul. Miła 53 | Rue de Tanger 29
-        (rf"(?:\b{_NUM}{_SEP_INLINE})?(?<![\w.])(?:{_STREET_PREFIXES}){_SEP_INLINE}{words}{_WORD}?"
-         rf"[ \t]*{_NUM}\b\.?", 0.7),
+        (
+            rf"(?:\b{_NUM}{_SEP_INLINE})?(?<![\w.])(?:{_STREET_PREFIXES}){_SEP_INLINE}{words}{_WORD}?"
+            rf"[ \t]*{_NUM}\b\.?",
+            0.7,
+        ),
         # [123] Loorenstrasse 149 | Puruntie 82 | Kálmán Imre u. 12.
         (rf"(?:\b{_NUM}{_SEP_INLINE})?{words}\b{_LETTER}{{3,}}(?:{_STREET_ENDINGS}){_SEP_INLINE}{_NUM}\b\.?", 0.65),
         # 28245 Edeby 55 (number, capitalised words, number): checked for capitals and months in Python
         (rf"\b{_NUM}{_SEP_INLINE}(?:{_WORD}{_SEP_INLINE}){{1,4}}{_NUM}\b\.?", 0.6),
         # Military: PSC 2721, Box 8637 / APO AA 06259; Unit 4719 Box 7394 / DPO AP 70942; USNS Name / FPO AE 12345
-        (r"\b(?:(?:PSC|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}|(?:USNS|USNV|USS|USCGC)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?)"
-         r"\s*\n?\s*(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b", 0.8),
+        (
+            r"\b(?:(?:PSC|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}|(?:USNS|USNV|USS|USCGC)\s+[^\W\d_]+(?:\s+[^\W\d_]+)?)"
+            r"\s*\n?\s*(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b",
+            0.8,
+        ),
         # the corner of Dalbraut 99 and Frederikke Coves
-        (r"(?:\bthe\s+)?\bcorner\s+of\s+(?:[\w'’.\-/]+[ \t]+){0,4}?[\w'’.\-/]+[ \t]+and[ \t]+"
-         r"(?:[\w'’.\-/]+[ \t]+){0,3}?[\w'’\-/]+\.?(?=[ \t]*(?:[,.;:!?)]|$|\n|[ \t]+(?:St\.|Street)))", 0.72),
+        (
+            r"(?:\bthe\s+)?\bcorner\s+of\s+(?:[\w'’.\-/]+[ \t]+){0,4}?[\w'’.\-/]+[ \t]+and[ \t]+"
+            r"(?:[\w'’.\-/]+[ \t]+){0,3}?[\w'’\-/]+\.?(?=[ \t]*(?:[,.;:!?)]|$|\n|[ \t]+(?:St\.|Street)))",
+            0.72,
+        ),
         # Kálmán Imre u. 12. | Rákóczi út 13. (street type written after the name, as in Hungarian)
         (rf"(?:\b{_NUM}{_SEP_INLINE})?{words}(?:u\.|út|útja|utca|tér|körút|krt\.){_SEP_INLINE}{_NUM}\b\.?", 0.65),
     ]
     flags = [re.IGNORECASE, re.IGNORECASE, re.IGNORECASE, 0, re.IGNORECASE, 0, re.IGNORECASE]
-    return [(re.compile(p, f), s) for (p, s), f in zip(heads, flags, strict=True)]
+    kinds = ["typed", "prefixed", "suffixed", "generic", "military", "corner", "suffixed"]
+    return [(re.compile(p, f), s, k) for (p, s), f, k in zip(heads, flags, kinds, strict=True)]
 
 
 _UNIT = re.compile(
@@ -211,12 +283,15 @@ class StreetAddressRecognizer(LocalRecognizer):
         if self.supported_entities[0] not in entities:
             return []
         candidates: list[tuple[int, int, float]] = []
-        for pattern, score in self._heads:
+        lowercase_text = not any(c.isupper() for c in text)
+        for pattern, score, kind in self._heads:
             for m in pattern.finditer(text):
                 start, end = m.start(), m.end()
-                if score == 0.6 and not self._plausible_generic(m.group(0)):
+                if kind == "generic" and not self._plausible_generic(m.group(0)):
                     continue
-                if score in (0.7, 0.65) and not text[start].isdigit():
+                if kind == "typed" and not lowercase_text and not self._capitalised_street(m.group(0)):
+                    continue
+                if kind in ("prefixed", "suffixed") and not text[start].isdigit():
                     start = self._skip_lowercase_lead(text, start, end)
                 candidates.append((start, end, score))
         for m in _UNIT.finditer(text):
@@ -235,6 +310,12 @@ class StreetAddressRecognizer(LocalRecognizer):
             if end > start:
                 results.append(RecognizerResult(self.supported_entities[0], start, end, score))
         return results
+
+    @staticmethod
+    def _capitalised_street(span: str) -> bool:
+        """``30 Farnell Street`` yes, ``30 minutes on Route`` no (unless the whole text is lower case)."""
+        words = [w for w in span.split() if not w[0].isdigit()][:-1]
+        return all(_is_capitalised(w) or w.lower() in _CONNECTORS or _ABBREVIATION.fullmatch(w) for w in words)
 
     @staticmethod
     def _skip_lowercase_lead(text: str, start: int, end: int) -> int:
@@ -268,8 +349,9 @@ class StreetAddressRecognizer(LocalRecognizer):
                 break
             if tok[0].isdigit():
                 has_number = True
-            elif not (tok[0].isupper() or tok.lower() in _CONNECTORS
-                      or (len(tok) <= 4 and tok.lower() not in _SENTENCE_GLUE)):
+            elif not (
+                tok[0].isupper() or tok.lower() in _CONNECTORS or (len(tok) <= 4 and tok.lower() not in _SENTENCE_GLUE)
+            ):
                 break
             start = prev_start + m.start()
         return start if has_number and start is not None else None
@@ -372,6 +454,8 @@ class StreetAddressRecognizer(LocalRecognizer):
             end -= 1
         while start < end and text[start] in " \t\n,;":
             start += 1
+        if end > start and text[end - 1] == "." and re.search(r"[^\W\d_]{4,}\.$", text[start:end]):
+            end -= 1  # a sentence's full stop, not an abbreviation ("St.", "u.") or a house number ("62.")
         return start, end
 
 
@@ -602,8 +686,27 @@ class CaseInsensitiveIbanRecognizer(LocalRecognizer):
 # Proper-noun runs the NER model did not label
 # --------------------------------------------------------------------------------------------------------------
 
-_NOT_PERSON_LABELS = frozenset({"ORG", "GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
-                                "LANGUAGE", "DATE", "TIME", "MONEY", "QUANTITY", "PERCENT", "CARDINAL", "ORDINAL"})
+_NOT_PERSON_LABELS = frozenset(
+    {
+        "ORG",
+        "GPE",
+        "LOC",
+        "FAC",
+        "NORP",
+        "PRODUCT",
+        "EVENT",
+        "WORK_OF_ART",
+        "LAW",
+        "LANGUAGE",
+        "DATE",
+        "TIME",
+        "MONEY",
+        "QUANTITY",
+        "PERCENT",
+        "CARDINAL",
+        "ORDINAL",
+    }
+)
 
 
 class ProperNounPersonRecognizer(LocalRecognizer):

