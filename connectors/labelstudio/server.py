@@ -305,7 +305,7 @@ def _install_fingerprint() -> str:
 
 
 def ensure_installed(config: ServerConfig) -> Path:
-    """Create ``config.venv_dir`` with ``label-studio`` pinned by ``server-constraints.txt``, once (≈60–95 s).
+    """Create ``config.venv_dir`` with ``label-studio`` pinned by ``server-constraints.txt``, once (≈95–190 s).
 
     A stamp file holding the constraints' fingerprint marks a complete install; a half-finished one (crash, Ctrl-C)
     has no stamp and is redone. pip's output goes to ``install.log`` in the venv.

@@ -1,5 +1,5 @@
 """One real Label Studio for the whole test session, in a tmp data dir on a free port, installed into
-``.venvs/labelstudio`` on first use (≈60–95 s once per machine). Stopped at the end.
+``.venvs/labelstudio`` on first use (≈95–190 s once per machine). Stopped at the end.
 
 A first boot runs every migration (≈35–90 s on 2 busy cores), so the first session boots a TEMPLATE data dir
 (migrated, admin + two annotators with tokens), stops it, and keeps it inside the server venv (so it is rebuilt when

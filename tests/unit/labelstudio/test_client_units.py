@@ -14,7 +14,7 @@ from labelloop.connectors.labelstudio.client import (
     project_marker,
 )
 from labelloop.connectors.labelstudio.config import LabelSchema, text_classification_config
-from labelloop.connectors.labelstudio.types import PreLabel, TaskToPush
+from labelloop.connectors.labelstudio.types import PreLabel, PulledTask, TaskToPush
 
 
 class _NoNetwork:
@@ -92,3 +92,34 @@ def test_unknown_annotation_label_rejected_before_any_request() -> None:
 
 def test_repr_never_shows_secrets() -> None:
     assert repr(_offline_client(["a", "b"])) == "LabelStudioClient(url='http://127.0.0.1:1')"
+
+
+def test_pull_cursor_overlap_catches_late_commits_without_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task stamped just BEFORE the cursor but committed after the previous pull is still reported once."""
+    client = _offline_client(["pos", "neg"])
+    listing: list[dict[str, Any]] = []
+    exported: list[list[int]] = []
+    monkeypatch.setattr(client, "_list_tasks", lambda project_id, include, query: list(listing))
+
+    def fake_export(project_id: int, ids: list[int]) -> list[PulledTask]:
+        exported.append(list(ids))
+        return [PulledTask(task_id=i, item_id=i, updated_at=dt.datetime.now(dt.UTC)) for i in ids]
+
+    monkeypatch.setattr(client, "_export", fake_export)
+    listing[:] = [{"id": 1, "updated_at": "2026-01-01T00:00:10.000000Z"}]
+    pulled, cursor = client.pull_changes(1, None)
+    assert [t.task_id for t in pulled] == [1]
+
+    # same task, same stamp, still inside the overlap window: not reported again
+    assert client.pull_changes(1, cursor)[0] == []
+    # a late commit stamped 0.5 s before the cursor shows up now; task 1 is unchanged
+    listing.append({"id": 2, "updated_at": "2026-01-01T00:00:09.500000Z"})
+    pulled, cursor = client.pull_changes(1, cursor)
+    assert [t.task_id for t in pulled] == [2]
+    assert client.pull_changes(1, cursor)[0] == []
+    # an edit of task 1 (new stamp) is reported
+    listing[0] = {"id": 1, "updated_at": "2026-01-01T00:00:11.000000Z"}
+    pulled, cursor = client.pull_changes(1, cursor)
+    assert [t.task_id for t in pulled] == [1]
+    assert exported == [[1], [2], [1]]
+    assert '"after": "2026-01-01T00:00:11.000000Z"' in cursor
