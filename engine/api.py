@@ -21,7 +21,9 @@ from labelloop.engine.ingest.pipeline import ProgressFn
 from labelloop.engine.store import Store
 
 if TYPE_CHECKING:
+    from labelloop.connectors.labelstudio.client import LabelStudioClient
     from labelloop.engine.prelabel import PrelabelResult
+    from labelloop.engine.rounds import PullResult, PushResult, RoundResult
     from labelloop.engine.training import TrainResult
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,30 @@ class Project:
             known = ", ".join(m["id"] for m in self.store.model_versions()) or "none"
             raise KeyError(f"no model version {version_id!r}; known: {known}")
         return row
+
+    # ---- rounds ----------------------------------------------------------------------------------------------
+    def select_round(self, **kwargs: Any) -> RoundResult:
+        """Pick items for the next round with the configured (or given) strategy; records the round."""
+        from labelloop.engine.rounds import select_round
+
+        return select_round(self.store, self.config, self.workdir, **kwargs)
+
+    def labelstudio(self) -> LabelStudioClient:
+        """A client for the configured Label Studio (starting the local server if that is the configured one)."""
+        from labelloop.engine.labelstudio import open_labelstudio
+
+        return open_labelstudio(self.config, self.workdir)
+
+    def push_round(self, round_id: int, *, client: LabelStudioClient | None = None) -> PushResult:
+        from labelloop.engine.rounds import push_round
+
+        return push_round(self.store, client or self.labelstudio(), self.config, round_id)
+
+    def pull(self, *, client: LabelStudioClient | None = None) -> PullResult:
+        """Pull new, edited and deleted annotations since the last pull, as label events."""
+        from labelloop.engine.rounds import pull
+
+        return pull(self.store, client or self.labelstudio(), self.config)
 
     # ---- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

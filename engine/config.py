@@ -28,9 +28,11 @@ __all__ = [
     "ConfigError",
     "HeadConfig",
     "IngestConfig",
+    "LabelStudioConfig",
     "ModelConfig",
     "PrivacyConfig",
     "ProjectConfig",
+    "RoundsConfig",
     "SourceConfig",
     "StoreConfig",
     "TaskConfig",
@@ -159,6 +161,29 @@ class ModelConfig(_Strict):
     eval_split: str | None = "test"
 
 
+class LabelStudioConfig(_Strict):
+    """The annotation tool. ``url: null`` is the local server labelloop installs and starts (127.0.0.1, SQLite,
+    data in ``<workdir>/labelstudio``); a team server takes its URL and a token from the environment variable named
+    by ``token_env`` (never from this file)."""
+
+    url: str | None = None
+    token_env: str = "LABEL_STUDIO_API_KEY"
+    port: int = Field(default=8080, ge=1, le=65535)
+    data_dir: Path | None = None
+    project_key: str | None = None  # default: the project name; finds the same Label Studio project again
+    push_chunk: int = Field(default=500, ge=1)
+
+
+class RoundsConfig(_Strict):
+    """How a labeling round picks items: a strategy from ``labelloop.strategies.available_strategies()``."""
+
+    strategy: str = "margin"
+    params: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(default=50, ge=1)
+    seed: int = 0
+    cold_start_strategy: str = "typiclust"  # used while there is no model yet
+
+
 class ProjectConfig(_Strict):
     """A labelloop project: the task, its store, its data source and its privacy policy."""
 
@@ -170,6 +195,8 @@ class ProjectConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     model: ModelConfig = ModelConfig()
+    labelstudio: LabelStudioConfig = LabelStudioConfig()
+    rounds: RoundsConfig = RoundsConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
@@ -265,6 +292,9 @@ def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> Proj
     if cfg.store.url and cfg.store.url.startswith("sqlite:///") and not cfg.store.url.startswith("sqlite:////"):
         rel = cfg.store.url.removeprefix("sqlite:///")
         updates["store"] = StoreConfig(url=f"sqlite:///{(base_dir / rel).resolve()}")
+    ls = cfg.labelstudio
+    if ls.data_dir is not None and not ls.data_dir.is_absolute():
+        updates["labelstudio"] = ls.model_copy(update={"data_dir": (base_dir / ls.data_dir).resolve()})
     enc = cfg.model.encoder
     if enc.path is not None and not Path(enc.path).expanduser().is_absolute():
         new_enc = enc.model_copy(update={"path": str((base_dir / enc.path).resolve())})

@@ -20,28 +20,55 @@ from labelloop.models.compute import (
     EmbedStats,
     InProcessRunner,
     RayRunner,
+    RaySession,
     Runner,
     connect_ray,
     embed_items,
     shutdown_ray,
 )
 from labelloop.models.embedding_cache import EmbeddingCache
+from labelloop.models.encoders.base import EncodeResult
 from labelloop.models.encoders.spec import EncoderSpec, encoder_fingerprint
 
 log = logging.getLogger(__name__)
 
 
+class _LazyRayRunner:
+    """Connects to Ray on the first embedding that misses the cache, so a fully cached call never starts Ray."""
+
+    def __init__(self, compute: ComputeConfig) -> None:
+        self._compute = compute
+        self._session: RaySession | None = None
+        self._runner: RayRunner | None = None
+
+    def embed(self, inputs: NDArray[np.object_], spec: EncoderSpec) -> EncodeResult:
+        if self._runner is None:
+            self._session = connect_ray(self._compute.ray_address, num_cpus=self._compute.num_cpus)
+            log.info(
+                "ray ready address=%s init_seconds=%.2f",
+                self._compute.ray_address or "local",
+                self._session.init_seconds,
+            )
+            self._runner = RayRunner(actors=self._compute.actors)
+        return self._runner.embed(inputs, spec)
+
+    def close(self) -> None:
+        if self._session is not None:
+            shutdown_ray(self._session)
+            self._session = None
+
+
 @contextmanager
 def open_runner(compute: ComputeConfig) -> Iterator[Runner]:
+    """The configured runner; Ray is started (or joined) only if something actually needs embedding."""
     if compute.backend == "inprocess":
         yield InProcessRunner()
         return
-    session = connect_ray(compute.ray_address, num_cpus=compute.num_cpus)
-    log.info("ray ready address=%s init_seconds=%.2f", compute.ray_address or "local", session.init_seconds)
+    runner = _LazyRayRunner(compute)
     try:
-        yield RayRunner(actors=compute.actors)
+        yield runner
     finally:
-        shutdown_ray(session)
+        runner.close()
 
 
 def cache_for(workdir: Path, spec: EncoderSpec) -> EmbeddingCache:

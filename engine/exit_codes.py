@@ -12,3 +12,6 @@ class ExitCode(IntEnum):
     NO_VALID_ROWS = 3  # an ingest read rows but every one was quarantined (reasons printed)
     STORE_UNAVAILABLE = 4  # the label store is missing (run init) or cannot be reached
     NOT_ENOUGH_LABELS = 5  # train: fewer than two classes labelled
+    AUTH_FAILED = 6  # an external service (Label Studio) refused our credentials
+    SERVICE_UNREACHABLE = 7  # an external service (Label Studio, Ray cluster) did not answer; retry later
+    NOTHING_TO_DO = 10  # e.g. a round with no unlabelled item left

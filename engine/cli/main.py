@@ -21,11 +21,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 import labelloop
+from labelloop.connectors.labelstudio.errors import LabelStudioAuthError, LabelStudioUnavailable, PortInUseError
 from labelloop.connectors.sources import SourceError
 from labelloop.engine.api import Project
 from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.ingest import IngestSummary
+from labelloop.engine.rounds.select import NothingToSelect
 from labelloop.engine.store import StoreUnavailable
 from labelloop.engine.training import NotEnoughLabels
 
@@ -42,7 +44,7 @@ log = logging.getLogger("labelloop.cli")
 
 PACKAGE_DIR = Path(labelloop.__file__).resolve().parent
 DEFAULT_CONFIG = Path("labelloop.yaml")
-DEMO_CONFIG = PACKAGE_DIR / "configs" / "trec.yaml"
+DEMO_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
 WorkdirOpt = Annotated[
@@ -73,6 +75,14 @@ def handle_errors(fn: F) -> F:
             raise _fail(ExitCode.STORE_UNAVAILABLE, str(e)) from None
         except NotEnoughLabels as e:
             raise _fail(ExitCode.NOT_ENOUGH_LABELS, str(e)) from None
+        except NothingToSelect as e:
+            raise _fail(ExitCode.NOTHING_TO_DO, str(e)) from None
+        except LabelStudioAuthError as e:
+            raise _fail(ExitCode.AUTH_FAILED, str(e)) from None
+        except LabelStudioUnavailable as e:
+            raise _fail(ExitCode.SERVICE_UNREACHABLE, str(e)) from None
+        except PortInUseError as e:
+            raise _fail(ExitCode.BAD_INPUT, str(e)) from None
         except KeyError as e:
             raise _fail(ExitCode.BAD_INPUT, str(e.args[0]) if e.args else "unknown key") from None
         except KeyboardInterrupt:
@@ -289,6 +299,97 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_js
         _emit(project.status(), as_json, _status_table)
 
 
+# ---- rounds: select + push, pull -----------------------------------------------------------------------------
+@app.command("round")
+@handle_errors
+def round_(
+    strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="Strategy name (default: config).")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Items to pick (default rounds.batch_size).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (default rounds.seed + round count).")] = None,
+    push: Annotated[bool, typer.Option("--push/--no-push", help="Push the picks to Label Studio.")] = True,
+    config: ConfigOpt = DEFAULT_CONFIG,
+    workdir: WorkdirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Select the next items with a strategy, record the round, and push them with pre-labels to Label Studio."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        rnd = project.select_round(strategy=strategy, k=k, seed=seed)
+        result: dict[str, Any] = {"round": rnd.as_dict()}
+        if push:
+            result["push"] = project.push_round(rnd.round_id).as_dict()
+    _emit(
+        result,
+        as_json,
+        lambda d: out.print(
+            f"round {d['round']['round_id']}: {len(d['round']['item_ids'])} items by {d['round']['strategy']} "
+            f"(seed {d['round']['seed']})"
+            + (
+                f", pushed {d['push']['tasks']} tasks to Label Studio project {d['push']['ls_project_id']}"
+                if "push" in d
+                else ""
+            )
+        ),
+    )
+
+
+@app.command()
+@handle_errors
+def pull(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Pull new, edited and deleted annotations from Label Studio since the last pull (idempotent)."""
+    with Project.from_config_file(config, workdir=workdir) as project:
+        result = project.pull().as_dict()
+    _emit(
+        result,
+        as_json,
+        lambda d: out.print(
+            f"pulled {d['changed_tasks']} changed tasks: {d['new']} new, {d['edited']} edited, {d['deleted']} deleted, "
+            f"{d['skipped']} skipped; {d['events_written']} label events"
+        ),
+    )
+
+
+ls_app = typer.Typer(
+    help="The local Label Studio server (127.0.0.1, SQLite, own virtual environment).", no_args_is_help=True
+)
+app.add_typer(ls_app, name="labelstudio")
+
+
+def _server(config: Path, workdir: Path | None) -> Any:
+    from labelloop.engine.labelstudio import local_server_config
+
+    project = Project.from_config_file(config, workdir=workdir)
+    return local_server_config(project.config, project.workdir)
+
+
+@ls_app.command("start")
+@handle_errors
+def ls_start(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Install (first time) and start the local server; idempotent. The token stays in a 0600 file."""
+    from labelloop.connectors.labelstudio import server
+
+    st = server.start(_server(config, workdir))
+    _emit(st.__dict__, as_json, lambda d: out.print(f"Label Studio at {d['url']} (pid {d['pid']})"))
+
+
+@ls_app.command("stop")
+@handle_errors
+def ls_stop(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop the local server (by its pid file)."""
+    from labelloop.connectors.labelstudio import server
+
+    stopped = server.stop(_server(config, workdir))
+    _emit({"stopped": stopped}, as_json, lambda d: out.print("stopped" if d["stopped"] else "was not running"))
+
+
+@ls_app.command("status")
+@handle_errors
+def ls_status(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """Whether the local server runs and answers /health/."""
+    from labelloop.connectors.labelstudio import server
+
+    _emit(server.status(_server(config, workdir)).__dict__, as_json, lambda d: out.print(str(d)))
+
+
 # ---- demo (the README's main job) --------------------------------------------------------------------------------
 @app.command()
 @handle_errors
@@ -297,19 +398,37 @@ def demo(
     workdir: Annotated[Path, typer.Option("--workdir", "-w")] = Path(".labelloop/demo"),
     as_json: JsonOpt = False,
 ) -> None:
-    """The main job on embedded defaults: init a local SQLite store, ingest a shared dataset, print a summary.
+    """One turn of the loop on embedded defaults: local Label Studio + SQLite + local Ray, TREC, a simulated annotator.
 
-    Running it again continues in the same workdir and adds nothing twice.
+    Running it again continues (labels the waiting round, retrains, pushes the next one) and duplicates nothing.
     """
+    from labelloop.engine.demo import run_demo
+
     with Project.from_config_file(config, workdir=workdir) as project:
-        project.init()
-        summary = _run_ingest(project, None, as_json)
-        result = {"ingest": summary.as_dict(), "status": project.status()}
-        if as_json:
-            _emit(result, True, lambda _: None)
-        else:
-            _ingest_table(result["ingest"])
-            _status_table(result["status"])
+        s = run_demo(project)
+    result = {
+        "steps": s.steps,
+        "accuracy_before": s.accuracy_before,
+        "accuracy_after": s.accuracy_after,
+        "model_version": s.model_version,
+        "labelstudio": s.labelstudio_url,
+        "status": s.status,
+    }
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table(title="labelloop demo", show_header=False)
+        for step in d["steps"]:
+            t.add_row(step["step"], ", ".join(f"{k}={v}" for k, v in step.items() if k != "step"))
+        st = d["status"]
+        t.add_row("items", f"{st['items']} ({', '.join(f'{k}: {v}' for k, v in st['items_by_split'].items())})")
+        t.add_row("labelled items", str(st["labelled_items"]))
+        before = "none (no model yet)" if d["accuracy_before"] is None else f"{d['accuracy_before']:.3f}"
+        after = "n/a" if d["accuracy_after"] is None else f"{d['accuracy_after']:.3f}"
+        t.add_row("test accuracy", f"before {before} → after {after} ({d['model_version']})")
+        t.add_row("open in a browser", d["labelstudio"])
+        out.print(t)
+
+    _emit(result, as_json, render)
 
 
 def main() -> None:

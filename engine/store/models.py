@@ -150,7 +150,11 @@ class LabelEvent(Base):
     """
 
     __tablename__ = "label_events"
-    __table_args__ = (Index("ix_label_events_item", "item_id"), Index("ix_label_events_ext", "source", "external_id"))
+    __table_args__ = (
+        Index("ix_label_events_item", "item_id"),
+        Index("ix_label_events_ext", "source", "external_id"),
+        Index("ix_label_events_ext_task", "ext_project_id", "ext_task_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
@@ -167,9 +171,44 @@ class LabelEvent(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     lead_time_s: Mapped[float | None] = mapped_column(Float)
     retracts_event_id: Mapped[int | None] = mapped_column(ForeignKey("label_events.id"))
+    # Label Studio ids (tool=label-studio): which task and annotation, and the annotation's updated_at that this
+    # event records (an edit is a new event with a later updated_at).
+    ext_project_id: Mapped[int | None] = mapped_column(Integer)
+    ext_task_id: Mapped[int | None] = mapped_column(Integer)
+    ext_annotation_id: Mapped[int | None] = mapped_column(Integer)
     event_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the label was made (tool's clock)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the store learnt of it
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PushedTask(Base):
+    """An item pushed to a Label Studio project as a task, with the pre-label it was shown with."""
+
+    __tablename__ = "pushed_tasks"
+    __table_args__ = (
+        UniqueConstraint("ls_project_id", "item_id", name="uq_pushed_item"),
+        UniqueConstraint("ls_project_id", "task_id", name="uq_pushed_task"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id"))
+    ls_project_id: Mapped[int] = mapped_column(Integer)
+    task_id: Mapped[int] = mapped_column(Integer)
+    prelabel_model_version: Mapped[str | None] = mapped_column(String(64))
+    prelabel: Mapped[str | None] = mapped_column(String(255))
+    prelabel_score: Mapped[float | None] = mapped_column(Float)
+    pushed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncState(Base):
+    """Named cursors of incremental syncs (e.g. the Label Studio pull cursor of one project)."""
+
+    __tablename__ = "sync_state"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DatasetVersion(Base):

@@ -27,7 +27,10 @@ from labelloop.engine.store.models import (
     LabelEvent,
     ModelVersion,
     Prediction,
+    PushedTask,
     Quarantine,
+    Round,
+    SyncState,
     utcnow,
 )
 
@@ -171,15 +174,18 @@ class Store:
         """Append label events (keys as :class:`LabelEvent` columns). There is no update or delete."""
         if not events:
             return 0
+        with self.engine.begin() as conn:
+            self._insert_events(conn, events)
+        return len(events)
+
+    def _insert_events(self, conn: Connection, events: Sequence[dict[str, Any]]) -> None:
         for e in events:
             if e.get("source") not in LABEL_SOURCES:
                 raise ValueError(f"label event source must be one of {LABEL_SOURCES}, got {e.get('source')!r}")
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "sqlite":
-                _sqlite_bulk_insert(conn, LabelEvent.__table__, events)
-            else:
-                conn.execute(insert(LabelEvent), list(events))
-        return len(events)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_bulk_insert(conn, LabelEvent.__table__, events)
+        else:
+            conn.execute(insert(LabelEvent), list(events))
 
     def existing_external_ids(self, source: str, external_ids: Sequence[str]) -> set[tuple[int, str]]:
         """``{(item_id, external_id)}`` already recorded for ``source``: what makes re-imports and re-pulls no-ops."""
@@ -276,6 +282,75 @@ class Store:
         with self.engine.connect() as conn:
             return {int(r[0]) for r in conn.execute(stmt)}
 
+    # ---- rounds ----------------------------------------------------------------------------------------------
+    def add_round(self, row: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(Round).values(**row)).inserted_primary_key[0])  # type: ignore[index]
+
+    def round(self, round_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Round).where(Round.id == round_id)).mappings().first()
+        return dict(row) if row else None
+
+    def rounds(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(Round).order_by(Round.id)).mappings().all()]
+
+    def set_round_state(self, round_id: int, state: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(Round).where(Round.id == round_id).values(state=state, **values))
+
+    # ---- Label Studio sync -----------------------------------------------------------------------------------
+    def add_pushed_tasks(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Record pushed tasks; a task already recorded (re-push after a crash) is kept once."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            before = conn.execute(select(func.count()).select_from(PushedTask)).scalar_one()
+            conn.execute(self._insert_ignore(PushedTask), list(rows))
+            after = conn.execute(select(func.count()).select_from(PushedTask)).scalar_one()
+        return int(after - before)
+
+    def pushed_tasks(self, ls_project_id: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(PushedTask).order_by(PushedTask.id)
+        if ls_project_id is not None:
+            stmt = stmt.where(PushedTask.ls_project_id == ls_project_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings().all()]
+
+    def get_sync(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(SyncState.value).where(SyncState.name == name)).scalar_one_or_none()
+
+    def ls_events_for_tasks(self, ls_project_id: int, task_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Label events recorded from Label Studio for these tasks (to tell new, edited and deleted annotations)."""
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(task_ids), _IN_BATCH):
+                part = task_ids[i : i + _IN_BATCH]
+                stmt = (
+                    select(LabelEvent)
+                    .where(LabelEvent.ext_project_id == ls_project_id, LabelEvent.ext_task_id.in_(part))
+                    .order_by(LabelEvent.id)
+                )
+                out.extend(dict(r) for r in conn.execute(stmt).mappings().all())
+        return out
+
+    def record_pull(self, events: Sequence[dict[str, Any]], cursor_name: str, cursor: str) -> int:
+        """Append pulled label events and advance the pull cursor in ONE transaction: a crash leaves neither."""
+        with self.engine.begin() as conn:
+            if events:
+                self._insert_events(conn, events)
+            self._put_sync(conn, cursor_name, cursor)
+        return len(events)
+
+    def _put_sync(self, conn: Connection, name: str, value: str) -> None:
+        exists = conn.execute(select(SyncState.name).where(SyncState.name == name)).first()
+        if exists:
+            conn.execute(update(SyncState).where(SyncState.name == name).values(value=value, updated_at=utcnow()))
+        else:
+            conn.execute(insert(SyncState).values(name=name, value=value))
+
     # ---- summaries -------------------------------------------------------------------------------------------
     def counts(self) -> StoreCounts:
         with self.engine.connect() as conn:
@@ -318,6 +393,10 @@ def as_utc(dt: datetime) -> datetime:
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for DateTime on SQLite
 
 
+def _utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC) if dt.tzinfo is not None else dt
+
+
 def _sqlite_bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """executemany straight through the DBAPI: SQLAlchemy's per-row parameter processing costs more than SQLite.
 
@@ -335,7 +414,7 @@ def _sqlite_bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str,
         if isinstance(c.type, JSON):
             values = ["{}" if not v else json.dumps(v) for v in values]
         elif isinstance(c.type, DateTime):
-            values = [now if v is None else v.strftime(_SQLITE_TS) for v in values]
+            values = [now if v is None else _utc(v).strftime(_SQLITE_TS) for v in values]
         elif c.default is not None and not callable(c.default.arg):
             d = c.default.arg
             values = [d if v is None else v for v in values]

@@ -1,0 +1,46 @@
+"""Reaching the project's Label Studio from its config: the local server labelloop manages, or a team server.
+
+The token is read from the environment variable named by ``labelstudio.token_env``, or, for the local server, from
+its 0600 credentials file; it is never taken from YAML, printed or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from labelloop.connectors.labelstudio.client import LabelStudioClient, connect
+from labelloop.connectors.labelstudio.server import ServerConfig, admin_token, start
+from labelloop.engine.config import ConfigError, ProjectConfig
+
+log = logging.getLogger(__name__)
+
+
+def local_server_config(cfg: ProjectConfig, workdir: Path) -> ServerConfig:
+    ls = cfg.labelstudio
+    return ServerConfig(data_dir=ls.data_dir or workdir / "labelstudio", port=ls.port)
+
+
+def open_labelstudio(cfg: ProjectConfig, workdir: Path, *, start_local: bool = True) -> LabelStudioClient:
+    """A connected client. ``url: null`` starts (idempotently) the local server first unless ``start_local`` is
+    False, in which case a stopped server is reported as unavailable like any other."""
+    ls = cfg.labelstudio
+    if ls.url is None:
+        server = local_server_config(cfg, workdir)
+        if start_local:
+            start(server)
+        token = os.environ.get(ls.token_env) or admin_token(server)
+        return connect(server.url, token)
+    token = os.environ.get(ls.token_env)
+    if not token:
+        raise ConfigError(f"labelstudio.token_env: the environment variable {ls.token_env} (API token) is not set")
+    return connect(ls.url, token)
+
+
+def project_key(cfg: ProjectConfig) -> str:
+    return cfg.labelstudio.project_key or cfg.project
+
+
+def ensure_project(client: LabelStudioClient, cfg: ProjectConfig) -> int:
+    return client.ensure_project(project_key(cfg), f"labelloop {cfg.project}", cfg.task.labels)

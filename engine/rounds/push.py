@@ -1,0 +1,68 @@
+"""Pushing a round: its items, redacted, as Label Studio tasks with the serving model's pre-labels.
+
+Re-pushing a round (after a crash half-way, or by a re-run) creates no duplicate task: the client skips items whose
+``item_id`` the project already holds, and the store keeps one record per (project, item).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from labelloop.connectors.labelstudio.client import LabelStudioClient
+from labelloop.connectors.labelstudio.types import PreLabel, TaskToPush
+from labelloop.engine.config import ProjectConfig
+from labelloop.engine.labelstudio import ensure_project
+from labelloop.engine.store import Store
+from labelloop.engine.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PushResult:
+    round_id: int
+    ls_project_id: int
+    tasks: int
+    newly_recorded: int
+    with_prelabel: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, round_id: int) -> PushResult:
+    rnd = store.round(round_id)
+    if rnd is None:
+        raise KeyError(f"no round {round_id}")
+    item_ids: list[int] = list(rnd["picked_item_ids"]["item_ids"])
+    texts = {it["id"]: it["text"] for it in store.items(columns=("id", "text"))}
+    version = rnd["model_version_id"]
+    preds = {p["item_id"]: p for p in store.predictions(version)} if version else {}
+    tasks = []
+    for item_id in item_ids:
+        p = preds.get(item_id)
+        prelabel = PreLabel(label=p["label"], score=float(p["score"]), model_version=version) if p else None
+        tasks.append(TaskToPush(item_id=item_id, text=texts[item_id], prelabel=prelabel))
+    project_id = ensure_project(client, cfg)
+    mapping = client.push_tasks(project_id, tasks, chunk_size=cfg.labelstudio.push_chunk)
+    recorded = store.add_pushed_tasks(
+        [
+            {
+                "item_id": t.item_id,
+                "round_id": round_id,
+                "ls_project_id": project_id,
+                "task_id": mapping[t.item_id],
+                "prelabel_model_version": t.prelabel.model_version if t.prelabel else None,
+                "prelabel": t.prelabel.label if t.prelabel else None,
+                "prelabel_score": t.prelabel.score if t.prelabel else None,
+            }
+            for t in tasks
+        ]
+    )
+    if rnd["state"] == "selected":
+        store.set_round_state(round_id, "pushed", pushed_at=utcnow())
+    with_prelabel = sum(t.prelabel is not None for t in tasks)
+    log.info("round pushed round_id=%d project=%d tasks=%d recorded=%d", round_id, project_id, len(tasks), recorded)
+    return PushResult(round_id, project_id, len(tasks), recorded, with_prelabel)
