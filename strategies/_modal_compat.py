@@ -1,11 +1,11 @@
 """Run modAL-python 0.4.2.1 learners on scikit-learn ≥ 1.8.
 
 modAL's ``ActiveLearner`` / ``Committee`` call ``sklearn.utils.check_X_y(..., force_all_finite=...)``; the keyword
-was renamed ``ensure_all_finite`` in scikit-learn 1.6 and removed in 1.8, so construction with data and
-``teach()`` raise ``TypeError``. :func:`modal_sklearn_compat` maps the old keyword to the new one inside modAL's
-learners module for the duration of a ``with`` block and restores the original on exit (no lasting patch, no
-import-time side effect). Our strategies do not need modAL at run time; the tests use this to compare our
-measures with modAL's on a real committee.
+was renamed ``ensure_all_finite`` in scikit-learn 1.6 and removed in 1.8, so ``teach()`` raises ``TypeError``
+(construction with training data still works: it fits without that check). :func:`modal_sklearn_compat` maps
+the old keyword to the new one inside modAL's learners module for the duration of a ``with`` block and restores
+the original on exit (no lasting patch, no import-time side effect). Our strategies do not need modAL at run
+time; the tests use this to compare our measures with modAL's on a real committee.
 """
 
 from __future__ import annotations

@@ -123,10 +123,8 @@ class StrategyInputs:
             if not isinstance(value, np.ndarray):
                 raise InvalidInputError(f"input '{f.name}' must be a numpy array, got {type(value).__name__}")
             if value.ndim != ndims[f.name]:
-                raise InvalidInputError(
-                    f"input '{f.name}' must have shape {REQUIRES_VOCABULARY[f.name].split(' ')[0]}, "
-                    f"got shape {value.shape}"
-                )
+                shape = REQUIRES_VOCABULARY[f.name].split(")")[0] + ")"
+                raise InvalidInputError(f"input '{f.name}' must have shape {shape}, got shape {value.shape}")
             sizes[f.name] = value.shape[1] if f.name == "committee_proba" else value.shape[0]
             if f.name == "labels":
                 if not np.issubdtype(value.dtype, np.integer):

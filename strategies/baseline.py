@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from labelloop.strategies.base import Strategy, StrategyInputs, register
 from numpy.typing import NDArray
+
+from labelloop.strategies.base import Strategy, StrategyInputs, register
 
 
 @register("random")

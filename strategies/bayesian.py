@@ -11,9 +11,10 @@ per pick, far from the 30 s budget for 1,000 picks from 100,000 items.
 from __future__ import annotations
 
 import numpy as np
-from labelloop.strategies.base import ScoreStrategy, StrategyInputs, register
 from numpy.typing import NDArray
 from scipy.special import entr
+
+from labelloop.strategies.base import ScoreStrategy, StrategyInputs, register
 
 
 def bald(proba_samples: NDArray[np.floating]) -> NDArray[np.float64]:

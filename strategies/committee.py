@@ -14,9 +14,10 @@ loop in Python per item, so they cannot score precomputed outputs without an ada
 from __future__ import annotations
 
 import numpy as np
-from labelloop.strategies.base import ScoreStrategy, StrategyInputs, check_choice, register
 from numpy.typing import NDArray
 from scipy.special import entr, rel_entr
+
+from labelloop.strategies.base import ScoreStrategy, StrategyInputs, check_choice, register
 
 
 def vote_entropy(committee_proba: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -2,8 +2,8 @@
 
 * :class:`CoreSet` (``"coreset"``, Sener & Savarese, 2018): greedy k-centre. Covers the embedding space so that
   every unlabeled item is close to a labeled or picked one; good when the model is weak or the batch is large.
-  Initial distances to the labeled set come from an exact faiss search; each greedy step is one matrix-vector
-  product over the unlabeled rows (O(u·d) per pick).
+  Initial distances to the labeled set come from an exact faiss search; the greedy loop is exact but updates
+  distances lazily in batches (:mod:`._greedy`).
 * :class:`KMeansSampling` (``"kmeans"``): faiss k-means with ``n`` clusters on the unlabeled rows, then the
   member nearest to each centroid. Representative rather than extreme picks; biggest clusters first.
 """
@@ -13,54 +13,32 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from labelloop.strategies._faiss_ops import as_f32, kmeans, nearest
+from numpy.typing import NDArray
+
+from labelloop.strategies._faiss_ops import KMEANS_INITS, as_f32, kmeans, nearest
+from labelloop.strategies._greedy import euclidean_oracle, greedy_k_center
 from labelloop.strategies.base import (
     Strategy,
     StrategyInputs,
-    argmax_random_tie,
+    check_choice,
     check_int,
     register,
 )
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
 
-def greedy_k_center(
-    x: NDArray[np.floating],
-    n: int,
-    rng: np.random.Generator,
-    *,
-    init_sq_dist: NDArray[np.floating] | None = None,
-) -> NDArray[np.intp]:
-    """Greedy k-centre: ``n`` positions (rows of ``x`` (m, d)), each the row farthest from all earlier centres.
-
-    ``init_sq_dist`` (m,) is each row's squared distance to existing centres (the labeled set); ``None`` means
-    there are none and the first centre is drawn with ``rng``. Ties (equal distances, duplicates) are broken by
-    ``rng``. Picked rows are never picked again, even when every remaining distance is 0.
-    """
-    xf = as_f32(x)
-    m = xf.shape[0]
-    sq_norm = np.einsum("ij,ij->i", xf, xf)
-    min_d = np.full(m, np.inf, dtype=np.float64) if init_sq_dist is None else init_sq_dist.astype(np.float64)
-    picks = np.empty(n, dtype=np.intp)
-    for step in range(n):
-        c = int(rng.integers(m)) if step == 0 and init_sq_dist is None else argmax_random_tie(min_d, rng)
-        picks[step] = c
-        d_new = sq_norm + sq_norm[c] - 2.0 * (xf @ xf[c])
-        np.minimum(min_d, np.maximum(d_new, 0.0), out=min_d)
-        min_d[c] = -np.inf  # stays -inf under np.minimum: never picked twice
-    return picks
-
-
 @register("coreset")
 class CoreSet(Strategy):
-    """Greedy k-centre over the unlabeled embeddings, with the labeled items as existing centres."""
+    """Greedy k-centre over the unlabeled embeddings, with the labeled items as existing centres.
+
+    ``refresh_every``: centres between full distance refreshes (a speed knob; picks are exact for any value).
+    """
 
     required_inputs = frozenset({"embeddings"})
 
-    def __init__(self) -> None:
-        pass
+    def __init__(self, *, refresh_every: int = 64) -> None:
+        self.refresh_every = check_int("coreset", "refresh_every", refresh_every, low=1)
 
     def _query(
         self,
@@ -75,7 +53,9 @@ class CoreSet(Strategy):
         init = None
         if indices_labeled.size:
             init = nearest(x_unl, emb[indices_labeled], 1)[0][:, 0]
-        return indices_unlabeled[greedy_k_center(x_unl, n, rng, init_sq_dist=init)]
+        dist, _ = euclidean_oracle(x_unl)
+        picks = greedy_k_center(dist, x_unl.shape[0], n, rng, init_sq_dist=init, refresh_every=self.refresh_every)
+        return indices_unlabeled[picks]
 
 
 def nearest_to_centroids(
@@ -85,13 +65,14 @@ def nearest_to_centroids(
     *,
     niter: int,
     max_points_per_centroid: int,
+    init: str = "random",
 ) -> NDArray[np.intp]:
     """k-means (``n`` clusters) on ``x`` (m, d), then one row per cluster: the member nearest its centroid.
 
     Returns ``n`` unique positions (rows of ``x``), biggest clusters first; ties in distance broken by ``rng``.
     A cluster left empty by the final assignment gets its nearest row not yet picked (logged).
     """
-    res = kmeans(x, n, niter=niter, seed=int(rng.integers(2**31 - 1)), max_points_per_centroid=max_points_per_centroid)
+    res = kmeans(x, n, niter=niter, rng=rng, max_points_per_centroid=max_points_per_centroid, init=init)
     m = res.assign.size
     order = np.lexsort((rng.random(m), res.sq_dist, res.assign))
     first = np.ones(m, dtype=bool)
@@ -122,14 +103,16 @@ def nearest_to_centroids(
 class KMeansSampling(Strategy):
     """One pick per k-means cluster of the unlabeled embeddings (the member nearest its centroid).
 
-    ``niter`` Lloyd iterations (cost ≈ niter·u·n·d); faiss trains on at most ``max_points_per_centroid·n`` rows.
+    ``niter`` Lloyd iterations (cost ≈ niter·u·n·d); faiss trains on at most ``max_points_per_centroid·n`` rows;
+    ``init``: ``"random"`` (faiss's, fastest; may merge separated groups) or ``"kmeans++"``.
     """
 
     required_inputs = frozenset({"embeddings"})
 
-    def __init__(self, *, niter: int = 10, max_points_per_centroid: int = 256) -> None:
+    def __init__(self, *, niter: int = 10, max_points_per_centroid: int = 256, init: str = "random") -> None:
         self.niter = check_int("kmeans", "niter", niter, low=1)
         self.max_points_per_centroid = check_int("kmeans", "max_points_per_centroid", max_points_per_centroid, low=1)
+        self.init = check_choice("kmeans", "init", init, KMEANS_INITS)
 
     def _query(
         self,
@@ -141,6 +124,6 @@ class KMeansSampling(Strategy):
     ) -> NDArray[np.intp]:
         x = inputs.get("embeddings")[indices_unlabeled]
         picks = nearest_to_centroids(
-            x, n, rng, niter=self.niter, max_points_per_centroid=self.max_points_per_centroid
+            x, n, rng, niter=self.niter, max_points_per_centroid=self.max_points_per_centroid, init=self.init
         )
         return indices_unlabeled[picks]

@@ -5,8 +5,9 @@ near-duplicates.
   ``g_i = (p_i - onehot(argmax p_i)) ⊗ x_i``. The norm of ``g_i`` grows with uncertainty, the direction encodes
   the item, so D² sampling trades both off. By default (``requires={"embeddings", "proba"}``, ``x_i`` = the
   features the last linear layer sees) ``g_i`` is never materialised: with ``a_i = p_i - onehot(argmax p_i)``,
-  ``‖g_i - g_j‖² = ‖a_i‖²‖x_i‖² + ‖a_j‖²‖x_j‖² - 2 (a_i·a_j)(x_i·x_j)``, so each seeding step costs O(u·(d + k))
-  instead of O(u·d·k) and no (u, d·k) array is built. ``use_grad_embeddings=True`` uses a head-provided
+  ``‖g_i - g_j‖² = ‖a_i‖²‖x_i‖² + ‖a_j‖²‖x_j‖² - 2 (a_i·a_j)(x_i·x_j)``, so distances cost O(d + k) instead of
+  O(d·k) and no (u, d·k) array is built; the D² sampling itself is exact but lazy
+  (:mod:`._greedy`). ``use_grad_embeddings=True`` uses a head-provided
   ``grad_embeddings`` (n, D) instead.
 * :class:`ClusterMargin` (``"cluster-margin"``, Citovsky et al., 2021): the ``margin_multiplier·n`` lowest-margin
   unlabeled items are clustered (average-linkage HAC), then picked round-robin from the smallest cluster up, one
@@ -19,63 +20,25 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import NDArray
+
 from labelloop.strategies._faiss_ops import as_f32
+from labelloop.strategies._greedy import euclidean_oracle, kmeans_pp_seeding, outer_product_oracle
 from labelloop.strategies.base import (
     Strategy,
     StrategyInputs,
-    argmax_random_tie,
     check_bool,
     check_float,
+    check_int,
     check_param,
     register,
     select_top,
 )
 from labelloop.strategies.uncertainty import margin
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
-
-
-def kmeans_pp_seeding(
-    sq_norm: NDArray[np.float64],
-    sq_dist_to: Callable[[int], NDArray[np.float64]],
-    n: int,
-    rng: np.random.Generator,
-) -> NDArray[np.intp]:
-    """k-means++ seeding as BADGE runs it: first the row of largest norm, then D² sampling.
-
-    ``sq_norm`` (m,) squared norms of the (implicit) vectors; ``sq_dist_to(c)`` (m,) squared distances of every
-    row to row ``c``. Returns ``n`` unique row positions in pick order. If every remaining row coincides with a
-    chosen centre (all D² = 0), k-means++ is undefined; the remaining picks are drawn uniformly from the rows not
-    yet chosen (logged at INFO).
-    """
-    m = sq_norm.size
-    picks = np.empty(n, dtype=np.intp)
-    chosen = np.zeros(m, dtype=bool)
-    c = argmax_random_tie(sq_norm, rng)
-    min_d = np.full(m, np.inf)
-    for step in range(n):
-        picks[step] = c
-        chosen[c] = True
-        np.minimum(min_d, np.maximum(sq_dist_to(c), 0.0), out=min_d)
-        min_d[chosen] = 0.0
-        if step == n - 1:
-            break
-        cum = np.cumsum(min_d)
-        total = cum[-1]
-        if total > 0.0:
-            c = int(np.searchsorted(cum, rng.random() * total, side="right"))
-            c = min(c, m - 1)
-            while chosen[c]:  # only reachable through float rounding at a segment edge
-                c = int(np.flatnonzero(~chosen & (min_d > 0))[0])
-        else:
-            logger.info("badge all_remaining_distances=0 step=%d picks_left=%d draw=uniform", step, n - step - 1)
-            free = np.flatnonzero(~chosen)
-            c = int(free[rng.integers(free.size)])
-    return picks
 
 
 def gradient_factors(proba: NDArray[np.floating]) -> NDArray[np.float32]:
@@ -88,10 +51,15 @@ def gradient_factors(proba: NDArray[np.floating]) -> NDArray[np.float32]:
 
 @register("badge")
 class Badge(Strategy):
-    """BADGE: k-means++ seeding on last-layer gradient embeddings (factored, or head-provided)."""
+    """BADGE: k-means++ seeding on last-layer gradient embeddings (factored, or head-provided).
 
-    def __init__(self, *, use_grad_embeddings: bool = False) -> None:
+    ``refresh_every``: centres between full distance refreshes (a speed knob; the D² sampling is exact for any
+    value, see :mod:`._greedy`).
+    """
+
+    def __init__(self, *, use_grad_embeddings: bool = False, refresh_every: int = 64) -> None:
         self.use_grad_embeddings = check_bool("badge", "use_grad_embeddings", use_grad_embeddings)
+        self.refresh_every = check_int("badge", "refresh_every", refresh_every, low=1)
 
     @property
     def requires(self) -> frozenset[str]:
@@ -106,23 +74,30 @@ class Badge(Strategy):
         rng: np.random.Generator,
     ) -> NDArray[np.intp]:
         if self.use_grad_embeddings:
-            g = as_f32(inputs.get("grad_embeddings")[indices_unlabeled])
-            g_sq = np.einsum("ij,ij->i", g, g).astype(np.float64)
+            dist, sq_norm = euclidean_oracle(inputs.get("grad_embeddings")[indices_unlabeled])
+        else:
+            a = gradient_factors(inputs.get("proba")[indices_unlabeled])
+            dist, sq_norm = outer_product_oracle(a, inputs.get("embeddings")[indices_unlabeled])
+        return indices_unlabeled[kmeans_pp_seeding(dist, sq_norm, n, rng, refresh_every=self.refresh_every)]
 
-            def dist(c: int) -> NDArray[np.float64]:
-                return g_sq + g_sq[c] - 2.0 * (g @ g[c]).astype(np.float64)
 
-            return indices_unlabeled[kmeans_pp_seeding(g_sq, dist, n, rng)]
-        x = as_f32(inputs.get("embeddings")[indices_unlabeled])
-        a = gradient_factors(inputs.get("proba")[indices_unlabeled])
-        x_sq = np.einsum("ij,ij->i", x, x).astype(np.float64)
-        a_sq = np.einsum("ij,ij->i", a, a).astype(np.float64)
-        sq_norm = a_sq * x_sq
-
-        def factored_dist(c: int) -> NDArray[np.float64]:
-            return sq_norm + sq_norm[c] - 2.0 * (a @ a[c]).astype(np.float64) * (x @ x[c]).astype(np.float64)
-
-        return indices_unlabeled[kmeans_pp_seeding(sq_norm, factored_dist, n, rng)]
+def condensed_euclidean(x: NDArray[np.floating], block: int = 1024) -> NDArray[np.float64]:
+    """Condensed (scipy ``pdist`` layout) Euclidean distances between rows of ``x`` (c, d), via BLAS matrix
+    products in row blocks: ≈3× faster than ``pdist`` at d = 384; float64 output of c·(c-1)/2 entries."""
+    xf = as_f32(x)
+    c = xf.shape[0]
+    sq = np.einsum("ij,ij->i", xf, xf).astype(np.float64)
+    out = np.empty(c * (c - 1) // 2, dtype=np.float64)
+    pos = 0
+    for start in range(0, c, block):
+        stop = min(start + block, c)
+        g = (xf[start:stop] @ xf[start:].T).astype(np.float64)
+        d = np.sqrt(np.maximum(sq[start:stop, None] + sq[None, start:] - 2.0 * g, 0.0))
+        for i in range(stop - start):
+            row = d[i, i + 1 :]
+            out[pos : pos + row.size] = row
+            pos += row.size
+    return out
 
 
 def round_robin_by_cluster(cluster: NDArray[np.integer], n: int, rng: np.random.Generator) -> NDArray[np.intp]:
@@ -177,9 +152,8 @@ class ClusterMargin(Strategy):
         cand = indices_unlabeled[select_top(-margin(inputs.get("proba")[indices_unlabeled]), n_cand, rng)]
         if n_cand == n:
             return cand
-        x = inputs.get("embeddings")[cand].astype(np.float64)
         n_clusters = min(self.n_clusters or n, n_cand)
-        tree = linkage(x, method="average", metric="euclidean")
+        tree = linkage(condensed_euclidean(inputs.get("embeddings")[cand]), method="average")
         clusters = fcluster(tree, t=n_clusters, criterion="maxclust")
         logger.debug("cluster_margin candidates=%d clusters=%d", n_cand, int(np.unique(clusters).size))
         return cand[round_robin_by_cluster(clusters, n, rng)]

@@ -14,9 +14,10 @@ These equal modAL's ``_proba_uncertainty`` / ``_proba_margin`` / ``_proba_entrop
 from __future__ import annotations
 
 import numpy as np
-from labelloop.strategies.base import ScoreStrategy, StrategyInputs, register
 from numpy.typing import NDArray
 from scipy.special import entr
+
+from labelloop.strategies.base import ScoreStrategy, StrategyInputs, register
 
 
 def least_confidence(proba: NDArray[np.floating]) -> NDArray[np.float64]:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
 from labelloop.strategies.base import (
     InvalidInputError,
     PoolExhaustedError,
@@ -28,7 +30,6 @@ from labelloop.strategies.base import (
     register,
     strategy_from_config,
 )
-from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,8 @@ VARIANTS = [
     ("cluster-margin", {"margin_multiplier": 3.0, "n_clusters": 4}),
     ("subsample", {"base": {"name": "coreset"}, "max_pool": 25}),
     ("class-balanced", {"base": {"name": "badge"}}),
+    ("kmeans", {"init": "kmeans++"}),
+    ("typiclust", {"init": "kmeans++", "min_cluster_size": 1}),
 ]
 CASES = [(name, EXAMPLES.get(name, {})) for name in available_strategies()] + VARIANTS
 IDS = [f"{name}{'-' + '-'.join(map(str, p.values())) if (name, p) in VARIANTS else ''}" for name, p in CASES]
@@ -130,14 +132,19 @@ class TestContract:
         )
         assert run(s, only, np.arange(10, 80), np.arange(10), 3).shape == (3,)
 
-    def test_scores_finite_and_chunkable(self, name: str, params: dict, make_inputs: Any) -> None:
-        s = build(name, params)
-        if not isinstance(s, ScoreStrategy):
-            pytest.skip("not score-based")
-        idx = np.random.default_rng(0).permutation(80)
-        whole = s.score(make_inputs(), idx)
-        assert whole.shape == (80,) and np.isfinite(whole).all()
-        chunks = np.concatenate([s.score(make_inputs(), c) for c in np.array_split(idx, [1, 17, 50])])
-        np.testing.assert_allclose(chunks, whole, rtol=1e-12, atol=1e-15)
-        top = s.query(make_inputs(), idx, np.array([], dtype=np.intp), 5, rng=np.random.default_rng(0))
-        assert np.sort(s.score(make_inputs(), top)).min() >= np.sort(whole)[-5]
+
+SCORE_CASES = [(n, p) for n, p in CASES if isinstance(build(n, p), ScoreStrategy)]
+SCORE_IDS = [f"{n}-{'-'.join(map(str, p.values()))}" for n, p in SCORE_CASES]
+
+
+@pytest.mark.parametrize(("name", "params"), SCORE_CASES, ids=SCORE_IDS)
+def test_scores_finite_and_chunkable(name: str, params: dict, make_inputs: Any) -> None:
+    s = build(name, params)
+    assert isinstance(s, ScoreStrategy)
+    idx = np.random.default_rng(0).permutation(80)
+    whole = s.score(make_inputs(), idx)
+    assert whole.shape == (80,) and np.isfinite(whole).all()
+    chunks = np.concatenate([s.score(make_inputs(), c) for c in np.array_split(idx, [1, 17, 50])])
+    np.testing.assert_allclose(chunks, whole, rtol=1e-12, atol=1e-15)
+    top = s.query(make_inputs(), idx, np.array([], dtype=np.intp), 5, rng=np.random.default_rng(0))
+    assert np.sort(s.score(make_inputs(), top)).min() >= np.sort(whole)[-5]

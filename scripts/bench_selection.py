@@ -1,0 +1,240 @@
+"""Selection speed benchmark: every registered strategy picking 1,000 items from 100,000, and faiss vs
+scikit-learn on the k-means and nearest-neighbour paths the strategies use.
+
+Data (synthetic, seeded): 101,000 × 384 float32 embeddings from a 50-component Gaussian mixture; 1,000 of them are
+"labeled", 100,000 form the unlabeled pool. ``proba`` (n, 10) comes from a random linear head (softmax of x·W + b);
+``proba_samples`` (n, 10, T=10) from 10 copies of that head with Gaussian weight noise (a stand-in for MC-dropout
+passes); ``committee_proba`` (5, n, 10) from 5 independently perturbed heads; ``labels`` of the labeled items are
+the head's argmax. Each strategy runs once with its default parameters (wrappers: ``subsample`` around BADGE with
+``max_pool=20000``, ``class-balanced`` around margin); building :class:`StrategyInputs` (validation) is timed
+separately.
+
+faiss vs scikit-learn, same data, same run:
+* kmeans: faiss ``Kmeans`` with the ``kmeans`` strategy's settings (1,000 clusters, 10 iterations, random init)
+  on the 100,000 unlabeled rows vs ``sklearn.cluster.KMeans(n_clusters=1000, init="random", n_init=1,
+  max_iter=10, tol=0, algorithm="lloyd")``.
+* knn: the core-set path, exact 1-NN of the 100,000 unlabeled rows among the 1,000 labeled rows: faiss
+  ``IndexFlatL2`` vs ``NearestNeighbors(n_neighbors=1, algorithm="brute")``.
+Ratios are scikit-learn seconds / faiss seconds (> 1: faiss faster).
+
+Usage: ``.venv/bin/python scripts/bench_selection.py [--out bench] [--threads 1] [--only NAME ...]``
+Writes ``<out>/selection.json`` and ``<out>/selection.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.strategies import StrategyInputs, available_strategies, make_strategy
+
+N_UNLABELED, N_LABELED, DIM, N_CLASSES, T_PASSES, N_MEMBERS, N_PICK = 100_000, 1_000, 384, 10, 10, 5, 1_000
+TARGET_SECONDS, TARGET_RATIO = 30.0, 3.0
+WRAPPER_PARAMS: dict[str, dict[str, Any]] = {
+    "subsample": {"base": {"name": "badge"}, "max_pool": 20_000},
+    "class-balanced": {"base": {"name": "margin"}},
+}
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = z - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def make_data(seed: int = 0) -> tuple[StrategyInputs, np.ndarray, np.ndarray, float]:
+    rng = np.random.default_rng(seed)
+    n = N_UNLABELED + N_LABELED
+    centers = rng.standard_normal((50, DIM)).astype(np.float32) * 0.5
+    emb = centers[rng.integers(50, size=n)] + rng.standard_normal((n, DIM), dtype=np.float32) * 0.3
+    w = rng.standard_normal((DIM, N_CLASSES)).astype(np.float32) * (3.0 / np.sqrt(DIM))
+    b = rng.standard_normal(N_CLASSES).astype(np.float32) * 0.1
+    proba = softmax(emb @ w + b)
+    samples = np.stack(
+        [softmax(emb @ (w + rng.standard_normal(w.shape, dtype=np.float32) * 0.05) + b) for _ in range(T_PASSES)],
+        axis=2,
+    )
+    committee = np.stack(
+        [softmax(emb @ (w + rng.standard_normal(w.shape, dtype=np.float32) * 0.1) + b) for _ in range(N_MEMBERS)]
+    )
+    perm = rng.permutation(n)
+    labeled, unlabeled = np.sort(perm[:N_LABELED]), np.sort(perm[N_LABELED:])
+    t0 = time.perf_counter()
+    inputs = StrategyInputs(
+        proba=proba, proba_samples=samples, committee_proba=committee, embeddings=emb,
+        labels=proba.argmax(axis=1).astype(np.int64),
+    )
+    return inputs, unlabeled, labeled, time.perf_counter() - t0
+
+
+def bench_strategies(inputs: StrategyInputs, unl: np.ndarray, lab: np.ndarray, names: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name in names:
+        strategy = make_strategy(name, **WRAPPER_PARAMS.get(name, {}))
+        t0 = time.perf_counter()
+        picks = strategy.query(inputs, unl, lab, N_PICK, rng=np.random.default_rng(123))
+        out[name] = round(time.perf_counter() - t0, 3)
+        if np.unique(picks).size != N_PICK:
+            raise RuntimeError(f"{name} returned {np.unique(picks).size} unique picks")
+        print(f"{name:>20s} {out[name]:8.2f} s", flush=True)
+    return out
+
+
+def bench_faiss_vs_sklearn(inputs: StrategyInputs, unl: np.ndarray, lab: np.ndarray) -> dict[str, Any]:
+    import faiss
+    from sklearn.cluster import KMeans
+    from sklearn.neighbors import NearestNeighbors
+
+    emb = inputs.embeddings
+    x = np.ascontiguousarray(emb[unl], dtype=np.float32)
+    xl = np.ascontiguousarray(emb[lab], dtype=np.float32)
+    res: dict[str, Any] = {}
+
+    t0 = time.perf_counter()
+    km = faiss.Kmeans(DIM, N_PICK, niter=10, seed=1, max_points_per_centroid=256, min_points_per_centroid=1)
+    km.train(x)
+    d_f, _ = km.index.search(x, 1)
+    t_faiss = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sk = KMeans(n_clusters=N_PICK, init="random", n_init=1, max_iter=10, tol=0.0, algorithm="lloyd", random_state=1)
+    sk.fit(x)
+    t_sk = time.perf_counter() - t0
+    res["kmeans"] = {
+        "faiss_seconds": round(t_faiss, 3), "sklearn_seconds": round(t_sk, 3), "ratio": round(t_sk / t_faiss, 2),
+        "sklearn_n_iter": int(sk.n_iter_), "faiss_inertia": float(d_f.sum()), "sklearn_inertia": float(sk.inertia_),
+    }
+    print(f"kmeans faiss {t_faiss:.2f} s sklearn {t_sk:.2f} s", flush=True)
+
+    t0 = time.perf_counter()
+    index = faiss.IndexFlatL2(DIM)
+    index.add(xl)
+    _, i1 = index.search(x, 1)
+    t_faiss = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(xl)
+    _, i2 = nn.kneighbors(x)
+    t_sk = time.perf_counter() - t0
+    res["knn"] = {
+        "faiss_seconds": round(t_faiss, 3), "sklearn_seconds": round(t_sk, 3), "ratio": round(t_sk / t_faiss, 2),
+        "same_neighbour_fraction": float(np.mean(i1[:, 0] == i2[:, 0])),
+    }
+    print(f"knn faiss {t_faiss:.2f} s sklearn {t_sk:.2f} s", flush=True)
+    return res
+
+
+def write_markdown(path: Path, result: dict[str, Any]) -> None:
+    sel = result["selection_seconds"]
+    lines = [
+        "# Selection speed",
+        "",
+        f"Run {result['meta']['timestamp']} on {result['meta']['cpus']} CPUs ({result['meta']['machine']}), "
+        f"threads: {result['meta']['threads']} (faiss OpenMP {result['meta']['faiss_omp_threads']}); "
+        f"load average (1, 5, 15 min) before/after {result['meta']['loadavg_before']} / "
+        f"{result['meta']['loadavg_after']}: the machine is shared, so other work competed for the 2 cores.",
+        f"Command: `{result['meta']['command']}`.",
+        "",
+        f"Pick {N_PICK:,} from {N_UNLABELED:,} unlabeled × {DIM} float32 embeddings ({N_LABELED:,} more labeled); "
+        "synthetic 50-component Gaussian-mixture embeddings, proba (10 classes) from a random linear head, "
+        f"T={T_PASSES} passes from weight-noised copies of the head (MC-dropout stand-in), committee of "
+        f"{N_MEMBERS} perturbed heads. One run per strategy, default parameters; wrappers: "
+        "`subsample` = BADGE on a 20,000-item subsample, `class-balanced` around margin. "
+        f"Building/validating the inputs took {result['meta']['inputs_seconds']:.2f} s (not included).",
+        "",
+        f"| strategy | seconds | under {TARGET_SECONDS:.0f} s |",
+        "|---|---:|:---:|",
+    ]
+    for name, s in sorted(sel.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {s:.2f} | {'yes' if s < TARGET_SECONDS else '**no**'} |")
+    fv = result["faiss_vs_sklearn_detail"]
+    lines += [
+        "",
+        "## faiss vs scikit-learn (same data, same run; ratio = sklearn / faiss)",
+        "",
+        f"| path | faiss s | sklearn s | ratio | ≥ {TARGET_RATIO:.0f}× |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    for key, desc in (("kmeans", "k-means, 1,000 clusters, 10 iterations, random init, 100k rows"),
+                      ("knn", "exact 1-NN, 100k queries vs 1k labeled (core-set init)")):
+        r = fv[key]
+        ok = "yes" if r["ratio"] >= TARGET_RATIO else "**no**"
+        lines.append(
+            f"| {key}: {desc} | {r['faiss_seconds']:.2f} | {r['sklearn_seconds']:.2f} | {r['ratio']:.2f} | {ok} |"
+        )
+    km = fv["kmeans"]
+    lines += [
+        "",
+        f"k-means inertia: faiss {km['faiss_inertia']:.4g}, scikit-learn {km['sklearn_inertia']:.4g} "
+        f"(scikit-learn ran {km['sklearn_n_iter']} iterations). 1-NN agreement: "
+        f"{fv['knn']['same_neighbour_fraction']:.4f}.",
+        "",
+        "Misses: " + (", ".join(result["misses"]) if result["misses"] else "none"),
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench"))
+    parser.add_argument("--only", nargs="*", default=None, help="strategy names (default: all registered)")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="cap faiss OpenMP threads and BLAS/OpenMP thread pools (numpy, scikit-learn) at this many; "
+        "default: library defaults (all cores)",
+    )
+    parser.add_argument("--skip-compare", action="store_true", help="skip the faiss vs scikit-learn comparison")
+    args = parser.parse_args()
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    inputs, unl, lab, t_inputs = make_data()
+    names = args.only or available_strategies()
+    if args.threads is not None:
+        faiss.omp_set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        selection = bench_strategies(inputs, unl, lab, names)
+        compare = {} if args.skip_compare else bench_faiss_vs_sklearn(inputs, unl, lab)
+    misses = [f"{k} {v:.1f} s ≥ {TARGET_SECONDS:.0f} s" for k, v in selection.items() if v >= TARGET_SECONDS]
+    misses += [f"faiss {k} ratio {v['ratio']:.2f} < {TARGET_RATIO:.0f}" for k, v in compare.items()
+               if v["ratio"] < TARGET_RATIO]
+    result = {
+        "selection_seconds": selection,
+        "faiss_vs_sklearn": {k: v["ratio"] for k, v in compare.items()},
+        "faiss_vs_sklearn_detail": compare,
+        "targets": {"selection_seconds_below": TARGET_SECONDS, "faiss_ratio_at_least": TARGET_RATIO},
+        "misses": misses,
+        "meta": {
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": " ".join([".venv/bin/python", "scripts/bench_selection.py", *sys.argv[1:]]),
+            "threads": args.threads if args.threads is not None else "library defaults",
+            "faiss_omp_threads": faiss.omp_get_max_threads(),
+            "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+            "loadavg_before": load_before, "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+            "n_unlabeled": N_UNLABELED, "n_labeled": N_LABELED, "dim": DIM, "n_classes": N_CLASSES,
+            "t_passes": T_PASSES, "committee_members": N_MEMBERS, "n_pick": N_PICK,
+            "inputs_seconds": round(t_inputs, 3),
+            "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-learn", "faiss-cpu")},
+            "wrapper_params": WRAPPER_PARAMS,
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "selection.json").write_text(json.dumps(result, indent=2) + "\n")
+    if compare:
+        write_markdown(args.out / "selection.md", result)
+    print(json.dumps({"selection_seconds": selection, "faiss_vs_sklearn": result["faiss_vs_sklearn"],
+                      "misses": misses}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
