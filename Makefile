@@ -11,7 +11,8 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test lint bench-ingest bench-redaction freeze clean
+.PHONY: venv demo test lint bench-ingest bench-redaction freeze clean clean-all \
+	labelstudio-install labelstudio-start labelstudio-stop labelstudio-status
 
 venv: $(STAMP)
 
@@ -26,7 +27,21 @@ demo: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv lint
+# The Label Studio server lives in its own venv (.venvs/labelstudio, pinned by connectors/labelstudio/
+# server-constraints.txt); installed here as its own step so its time shows apart, and on first use otherwise.
+labelstudio-install: venv
+	$(PY) -m labelloop.connectors.labelstudio.server install
+
+labelstudio-start: venv
+	$(PY) -m labelloop.connectors.labelstudio.server start
+
+labelstudio-stop: venv
+	$(PY) -m labelloop.connectors.labelstudio.server stop
+
+labelstudio-status: venv
+	$(PY) -m labelloop.connectors.labelstudio.server status
+
+test: venv lint labelstudio-install
 	$(PY) -m pytest
 
 bench-ingest: venv
@@ -40,3 +55,6 @@ freeze: venv
 
 clean:
 	rm -rf $(VENV) .labelloop .pytest_cache .ruff_cache
+
+clean-all: clean
+	rm -rf .venvs
