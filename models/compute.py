@@ -153,6 +153,7 @@ def _quiet_ray_data() -> None:
     """No progress bars or execution banners from Ray Data in this driver."""
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # "execution finished" INFO lines
     ctx = ray.data.DataContext.get_current()
     for name, value in (("enable_progress_bars", False), ("print_on_execution_start", False)):
         if hasattr(ctx, name):
