@@ -148,8 +148,11 @@ def evaluate(
                     {
                         "id": sentence.id,
                         "types": sorted(covered_left),
-                        "tokens": [sentence.text[a:b] for (a, b), g, p in zip(tokens, gold, pred, strict=True)
-                                   if g in covered_left and p == "O"],
+                        "tokens": [
+                            sentence.text[a:b]
+                            for (a, b), g, p in zip(tokens, gold, pred, strict=True)
+                            if g in covered_left and p == "O"
+                        ],
                     }
                 )
 

@@ -39,9 +39,11 @@ __all__ = [
     "ContextPhoneRecognizer",
     "LuhnCardRecognizer",
     "OfflineEmailRecognizer",
+    "ProperNounPersonRecognizer",
     "StreetAddressRecognizer",
     "TitledPersonRecognizer",
     "UrlCredentialsRecognizer",
+    "english_lexicon",
     "offline_tld_extractor",
 ]
 
@@ -709,6 +711,20 @@ _NOT_PERSON_LABELS = frozenset(
 )
 
 
+def english_lexicon(nlp: Any) -> frozenset[str]:
+    """Lower-case English words from a spaCy pipeline's rule lemmatizer index (empty if it has none)."""
+    if "lemmatizer" not in getattr(nlp, "pipe_names", ()):
+        return frozenset()
+    lookups = getattr(nlp.get_pipe("lemmatizer"), "lookups", None)
+    if lookups is None or not lookups.has_table("lemma_index"):
+        return frozenset()
+    index = lookups.get_table("lemma_index")
+    words: set[str] = set()
+    for pos in index:
+        words.update(w for w in index[pos] if w.isalpha())
+    return frozenset(words)
+
+
 class ProperNounPersonRecognizer(LocalRecognizer):
     """Runs of 2-4 capitalised proper nouns (spaCy's tagger says PROPN) that NER left unlabelled.
 
@@ -716,14 +732,36 @@ class ProperNounPersonRecognizer(LocalRecognizer):
     tagger still marks as proper nouns; a multi-token proper-noun run that NER did not call an organisation,
     place or date is most often a person. Single tokens are left out (too many capitalised common nouns).
     Needs a spaCy pipeline with a tagger; with the blank fast path it finds nothing.
+
+    The small model also labels many unfamiliar names ORG ("Homero Portillo"). With an English ``lexicon`` (the
+    WordNet word index that ships inside the spaCy pipeline's lemmatizer), an ORG-labelled run none of whose
+    words is an English word is taken as a name: company names are mostly built from words ("Scale Unlimited",
+    "Otc Markets"), personal names mostly not.
     """
 
-    def __init__(self, *, supported_entity: str = "PERSON", min_tokens: int = 2) -> None:
+    def __init__(
+        self, *, supported_entity: str = "PERSON", min_tokens: int = 2, lexicon: frozenset[str] = frozenset()
+    ) -> None:
         self._min_tokens = min_tokens
+        self._lexicon = lexicon
         super().__init__(supported_entities=[supported_entity], name="ProperNounPersonRecognizer")
 
     def load(self) -> None:
         """Nothing to load: reads the tags already in the NLP artifacts."""
+
+    def _single_name(self, run: list[Any]) -> bool:
+        """One proper noun that NER left alone and that is not an English word ("Kastner", not "Battery")."""
+        return (
+            len(run) == 1
+            and bool(self._lexicon)
+            and run[0].ent_type_ == ""
+            and len(run[0].text) > 2
+            and not self._is_word(run[0].text)
+        )
+
+    def _is_word(self, text: str) -> bool:
+        low = text.rstrip(".").lower()
+        return low in self._lexicon or (low.endswith("s") and low[:-1] in self._lexicon)
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
@@ -738,30 +776,35 @@ class ProperNounPersonRecognizer(LocalRecognizer):
             if token is not None and self._is_name_token(token):
                 run.append(token)
                 continue
-            if len(run) >= self._min_tokens and self._run_is_name(doc, run):
+            if (len(run) >= self._min_tokens or self._single_name(run)) and self._run_is_name(doc, run):
                 start, end = run[0].idx, run[-1].idx + len(run[-1].text)
                 results.append(RecognizerResult(self.supported_entities[0], start, end, 0.45))
             run = []
         return results
 
-    @staticmethod
-    def _is_name_token(token: Any) -> bool:
+    def _is_name_token(self, token: Any) -> bool:
         text: str = token.text
-        if token.pos_ != "PROPN" or token.tag_ == "NNPS" or token.ent_type_ in _NOT_PERSON_LABELS:
+        if token.pos_ != "PROPN" or token.tag_ == "NNPS":
+            return False
+        if token.ent_type_ in _NOT_PERSON_LABELS and not (token.ent_type_ == "ORG" and self._lexicon):
             return False
         if not text[:1].isupper() or (text.isupper() and len(text) > 2):
             return False
         return text.rstrip(".").replace("-", "").replace("'", "").isalpha()
 
-    @staticmethod
-    def _run_is_name(doc: Any, run: list[Any]) -> bool:
-        """Reject organisation-like runs ("Palantir Technologies"), "the ..." phrases and "Label:" headings."""
+    def _run_is_name(self, doc: Any, run: list[Any]) -> bool:
+        """Reject organisation-like runs ("Palantir Technologies"), "the ..." phrases and "Label:" headings.
+
+        "a Homero Portillo concert" stays a name: only the definite article marks a title-like phrase.
+        """
         if any(t.text.rstrip(".").lower() in _ORG_WORDS for t in run):
+            return False
+        if any(t.ent_type_ == "ORG" for t in run) and any(self._is_word(t.text) for t in run):
             return False
         before = doc[run[0].i - 1] if run[0].i > 0 else None
         after = doc[run[-1].i + 1] if run[-1].i + 1 < len(doc) else None
-        if before is not None and before.lower_ in ("the", "a", "an"):
-            return False
+        if before is not None and before.lower_ == "the":
+            return False  # "the Princess Royal", "The Big Three": definite descriptions, not a person's name
         return not (after is not None and after.text == ":")
 
 

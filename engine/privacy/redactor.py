@@ -47,6 +47,7 @@ from labelloop.engine.privacy.recognizers import (
     StreetAddressRecognizer,
     TitledPersonRecognizer,
     UrlCredentialsRecognizer,
+    english_lexicon,
     offline_tld_extractor,
 )
 
@@ -258,7 +259,8 @@ class Redactor:
         if self.spacy_model is not None and model_entities:
             recognizers.append(SpacyRecognizer(supported_entities=model_entities))
         if self.spacy_model is not None and "PERSON" in wanted:
-            recognizers.append(ProperNounPersonRecognizer())
+            lexicon = english_lexicon(nlp_engine.get_nlp(_LANG))
+            recognizers.append(ProperNounPersonRecognizer(lexicon=lexicon))
         for recognizer in recognizers:
             registry.add_recognizer(recognizer)
         return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[_LANG])
