@@ -103,7 +103,7 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
         "train",
         model_version=trained.model_version,
         labels=trained.train_items + trained.calibration_items,
-        accuracy=summary.accuracy_after,
+        accuracy=None if summary.accuracy_after is None else round(summary.accuracy_after, 4),
     )
     pre = project.prelabel()
     summary.add("prelabel", predictions=pre.predictions_written, embedded=pre.embedded)
