@@ -122,3 +122,41 @@ def test_train_needs_two_classes(tmp_path: Path) -> None:
         project.ingest()
         with pytest.raises(NotEnoughLabels, match="at least 2 classes"):
             project.train()
+
+
+def test_cli_train_prelabel_models(tmp_path: Path, trec_subset: Path) -> None:
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from labelloop.engine.cli.main import app
+
+    cfg = tmp_path / "labelloop.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "project": "cli-models",
+                "task": {"labels": LABELS},
+                "source": {"path": str(trec_subset / "part1.csv"), "label_field": "label", "split_field": "split"},
+                "privacy": {"spacy_model": None, "workers": 1},
+                "model": {"compute": {"backend": "inprocess"}, "head": {"calibration": "none"}},
+            }
+        )
+    )
+    run = CliRunner()
+    base = ["-c", str(cfg), "-w", str(tmp_path / "w"), "--json"]
+    assert run.invoke(app, ["init", *base]).exit_code == 0
+    assert run.invoke(app, ["ingest", *base]).exit_code == 0
+    r = run.invoke(app, ["train", *base])
+    assert r.exit_code == 0, r.output
+    version = json.loads(r.stdout)["model_version"]
+    r = run.invoke(app, ["prelabel", *base])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["predictions_written"] == 60
+    listed = json.loads(run.invoke(app, ["models", "list", *base]).stdout)["models"]
+    assert [m["id"] for m in listed] == [version] and listed[0]["status"] == "serving"
+    shown = json.loads(run.invoke(app, ["models", "show", version, *base]).stdout)
+    assert shown["dataset_version_id"].startswith("ds-") and "accuracy" in shown["metrics"]
+    missing = run.invoke(app, ["models", "show", "mv-nope", *base])
+    assert missing.exit_code == 2 and "no model version 'mv-nope'" in missing.stderr
