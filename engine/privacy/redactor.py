@@ -15,6 +15,10 @@ Approach: Microsoft Presidio's analyzer with an explicitly built NLP engine (nev
   ``spacy_model=None`` uses a blank tokenizer: LOCATION is then not covered and PERSON only after an honorific
   or name cue.
 
+PERSON also comes from proper-noun runs that the tagger found but NER left unlabelled or called ORG while none
+of their words is in the English lexicon shipped in the pipeline's lemmatizer (the small model calls many
+non-English names ORG), from names coordinated with a detected name, and from honorifics / name cues.
+
 After detection, names found once are searched again in the same text (a name the model tagged in one place is
 the same name elsewhere), name parts taken from a CamelCase email local part are redacted where they appear as
 words, and overlapping spans are merged so each character is redacted at most once.

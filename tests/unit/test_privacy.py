@@ -6,6 +6,8 @@ import itertools
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelloop.engine.privacy import ParallelRedactor, RedactedSpan, Redaction, Redactor
 from labelloop.engine.privacy.evaluation import GoldSentence, GoldSpan, evaluate
@@ -223,3 +225,17 @@ def test_evaluator_counts_tokens_like_presidio_research() -> None:
     assert report.per_entity["EMAIL_ADDRESS"] == {"recall": 1.0, "precision": 1.0, "support": 1}
     # "Lee" is left in sentence a; the GPE token is covered (as PERSON), which still counts as redacted.
     assert report.sentences_with_pii_left == 0.5
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab AZ019@.:-/\n,")) | st.characters(), max_size=80))
+def test_redaction_invariants_on_arbitrary_text(fast_redactor: Redactor, text: str) -> None:
+    """Spans are sorted, disjoint, inside the text, and placeholders rebuild the redacted text."""
+    red = fast_redactor.redact(text)
+    previous_end = 0
+    rebuilt = []
+    for span in red.spans:
+        assert previous_end <= span.start < span.end <= len(text)
+        rebuilt.append(text[previous_end : span.start] + f"<{span.entity_type}>")
+        previous_end = span.end
+    assert "".join(rebuilt) + text[previous_end:] == red.text
