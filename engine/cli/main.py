@@ -60,8 +60,23 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
     return typer.Exit(int(code))
 
 
+# Engine exceptions → exit codes, first match wins (order matters only for subclasses).
+ERROR_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (ConfigError, ExitCode.BAD_INPUT),
+    (SourceError, ExitCode.BAD_INPUT),
+    (PortInUseError, ExitCode.BAD_INPUT),
+    (StoreUnavailable, ExitCode.STORE_UNAVAILABLE),
+    (NotEnoughLabels, ExitCode.NOT_ENOUGH_LABELS),
+    (NothingToSelect, ExitCode.NOTHING_TO_DO),
+    (LabelStudioAuthError, ExitCode.AUTH_FAILED),
+    (LabelStudioUnavailable, ExitCode.SERVICE_UNREACHABLE),
+    (KeyError, ExitCode.BAD_INPUT),
+)
+
+
 def handle_errors(fn: F) -> F:
-    """Map the engine's exceptions onto exit codes with one clear message each."""
+    """Map the engine's exceptions onto exit codes with one clear message each; anything else is a bug (exit 1,
+    with its traceback)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -69,24 +84,14 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
-        except (ConfigError, SourceError) as e:
-            raise _fail(ExitCode.BAD_INPUT, str(e)) from None
-        except StoreUnavailable as e:
-            raise _fail(ExitCode.STORE_UNAVAILABLE, str(e)) from None
-        except NotEnoughLabels as e:
-            raise _fail(ExitCode.NOT_ENOUGH_LABELS, str(e)) from None
-        except NothingToSelect as e:
-            raise _fail(ExitCode.NOTHING_TO_DO, str(e)) from None
-        except LabelStudioAuthError as e:
-            raise _fail(ExitCode.AUTH_FAILED, str(e)) from None
-        except LabelStudioUnavailable as e:
-            raise _fail(ExitCode.SERVICE_UNREACHABLE, str(e)) from None
-        except PortInUseError as e:
-            raise _fail(ExitCode.BAD_INPUT, str(e)) from None
-        except KeyError as e:
-            raise _fail(ExitCode.BAD_INPUT, str(e.args[0]) if e.args else "unknown key") from None
         except KeyboardInterrupt:
             raise _fail(ExitCode.INTERNAL_ERROR, "interrupted") from None
+        except Exception as e:
+            for exc_type, code in ERROR_EXIT_CODES:
+                if isinstance(e, exc_type):
+                    message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+                    raise _fail(code, message) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
 
