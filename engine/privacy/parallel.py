@@ -116,6 +116,13 @@ class ParallelRedactor:
             out.extend(part)
         return out
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the pool's live workers (empty for ``workers=1``); for monitoring and benchmarks."""
+        if self._pool is None:
+            return []
+        processes = getattr(self._pool, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
+
     def close(self) -> None:
         """Shut the pool down (idempotent)."""
         if self._pool is not None:

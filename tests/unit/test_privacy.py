@@ -206,6 +206,7 @@ def test_parallel_pool_preserves_order() -> None:
     expected = Redactor(spacy_model=None).redact_many(texts)
     with ParallelRedactor(workers=2, chunk_size=3, spacy_model=None) as pr:
         assert pr.redact_many(texts) == expected
+        assert len(pr.worker_pids()) == 2
     with pytest.raises(RuntimeError, match="closed"):
         pr.redact_many(texts)
 
