@@ -160,3 +160,59 @@ def test_cli_train_prelabel_models(tmp_path: Path, trec_subset: Path) -> None:
     assert shown["dataset_version_id"].startswith("ds-") and "accuracy" in shown["metrics"]
     missing = run.invoke(app, ["models", "show", "mv-nope", *base])
     assert missing.exit_code == 2 and "no model version 'mv-nope'" in missing.stderr
+
+
+def test_round_by_strategy_name_records_strategy_params_and_seed(tmp_path: Path, trec_subset: Path) -> None:
+    strategies = {
+        "badge": {},
+        "margin": {},
+        "coreset": {},
+        "typiclust": {},
+        "class-balanced": {"base": {"name": "margin", "params": {}}},
+    }
+    with _project(tmp_path, trec_subset) as project:
+        project.train()
+        labelled = set(project.store.current_labels())
+        for strategy, params in strategies.items():
+            rnd = project.select_round(strategy=strategy, params=params, k=7, seed=11)
+            again = project.select_round(strategy=strategy, params=params, k=7, seed=11)
+            stored = project.store.round(rnd.round_id)
+            assert len(set(rnd.item_ids)) == 7 and rnd.item_ids == again.item_ids, strategy
+            assert (stored["strategy"], stored["seed"]) == (strategy, 11)
+            assert stored["params"] == rnd.params and stored["picked_item_ids"]["item_ids"] == rnd.item_ids
+            assert not labelled & set(rnd.item_ids)
+
+
+def test_cli_round_unknown_strategy_lists_known_ones(tmp_path: Path, trec_subset: Path) -> None:
+    from typer.testing import CliRunner
+
+    from labelloop.engine.cli.main import app
+
+    with _project(tmp_path, trec_subset) as project:
+        project.train()
+        cfg_path = tmp_path / "c.yaml"
+        import yaml
+
+        cfg_path.write_text(yaml.safe_dump(project.config.model_dump(mode="json", exclude={"config_path"})))
+        r = CliRunner().invoke(
+            app, ["round", "--strategy", "nope", "--no-push", "-c", str(cfg_path), "-w", str(project.workdir)]
+        )
+        assert r.exit_code == 2 and "badge" in r.stderr and "margin" in r.stderr
+        r = CliRunner().invoke(
+            app,
+            [
+                "round",
+                "--strategy",
+                "badge",
+                "--k",
+                "5",
+                "--no-push",
+                "--json",
+                "-c",
+                str(cfg_path),
+                "-w",
+                str(project.workdir),
+            ],
+        )
+        assert r.exit_code == 0, r.output
+        assert '"strategy": "badge"' in r.stdout
