@@ -1,0 +1,321 @@
+"""Active-learning strategies against random: simulated labeling on TREC (coarse) and AG News.
+
+Writes bench/strategies.json, bench/strategies.md and bench/strategies_curves.png.
+
+    .venv/bin/python scripts/bench_strategies.py                 # the full run (both datasets, 3 seeds)
+    .venv/bin/python scripts/bench_strategies.py --quick         # smoke run: 1 seed, small budget
+
+Protocol (all through :func:`labelloop.engine.simulate.simulate`): embeddings from all-MiniLM-L6-v2 (cached under
+``--cache-root``, keyed by SHA-256 of the text); pool = TREC's official train split (5,452) / test = its official
+test split (500), coarse labels; AG News has only its official 7,600-row *test* file here, so a seeded (0) stratified
+80/20 split of it is used as pool (6,080) / test (1,520). Every strategy of one seed starts from the same cold-start
+set (TypiClust on the embeddings, ``--seed-size`` items) and labels ``--batch-size`` more per round up to
+``--budget``; the head is refitted each round and scored on the test split.
+
+Tuning (never on the reported test split): the logistic-regression ``C`` of the main head is picked per dataset on
+a validation part of the *pool* (seeded stratified 80/20 of the pool): mean validation accuracy of LR fitted on
+random subsets of 100/250/500/1,000 items and on the whole 80%, over 3 draws. Target = 95% of the test accuracy of
+that head fitted on the whole pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("LABELLOOP_DATASETS", REPO.parent / "shared" / "datasets"))
+C_GRID = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+
+def load_datasets(names: list[str]) -> dict[str, dict[str, Any]]:
+    """``{name: {"pool": DataFrame, "test": DataFrame, "split": description}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    if "trec" in names:
+        trec = pd.read_csv(DATASETS / "trec" / "trec.csv", keep_default_na=False)
+        out["trec"] = {"pool": trec[trec.split == "train"], "test": trec[trec.split == "test"],
+                       "split": "official train (pool) / test; coarse labels (6 classes)"}
+    if "ag_news" in names:
+        ag = pd.read_csv(DATASETS / "ag_news_test" / "ag_news_test.csv", keep_default_na=False)
+        pool, test = train_test_split(ag, test_size=0.2, random_state=0, stratify=ag.label)
+        out["ag_news"] = {"pool": pool, "test": test,
+                          "split": "seeded (0) stratified 80/20 pool/test split of the official 7,600-row test "
+                                   "file (the train file is not available here); 4 classes"}
+    return out
+
+
+def tune_c(x: np.ndarray, y: np.ndarray, sizes: tuple[int, ...] = (100, 250, 500, 1000), draws: int = 3
+           ) -> tuple[float, dict[str, float]]:
+    """LR ``C`` with the best mean validation accuracy; validation = seeded stratified 20% of the pool (x, y)."""
+    fit_i, val_i = train_test_split(np.arange(len(y)), test_size=0.2, random_state=1, stratify=y)
+    scores: dict[str, float] = {}
+    for c in C_GRID:
+        accs = []
+        for size in sizes:
+            for d in range(draws):
+                sub = np.random.default_rng([d, size]).choice(fit_i, size=size, replace=False)
+                model = LogisticRegression(C=c, max_iter=1000).fit(x[sub], y[sub])
+                accs.append(float(np.mean(model.predict(x[val_i]) == y[val_i])))
+        model = LogisticRegression(C=c, max_iter=1000).fit(x[fit_i], y[fit_i])
+        accs.append(float(np.mean(model.predict(x[val_i]) == y[val_i])))
+        scores[str(c)] = round(float(np.mean(accs)), 4)
+    best = max(C_GRID, key=lambda c: scores[str(c)])
+    return best, scores
+
+
+def catalogue(c_best: float, quick: bool) -> list[dict[str, Any]]:
+    """Strategy entries: label, strategy name/params, head/params. ``random`` uses the main (tuned) head."""
+    lr = {"C": c_best}
+    mlp = {"epochs": 30 if not quick else 5, "hidden": 256, "dropout": 0.2}
+    committee = {"base": "logreg", "n_members": 5, "base_params": lr}
+    entries = [
+        {"label": "random", "name": "random", "head": "logreg", "head_params": lr},
+        {"label": "margin", "name": "margin", "head": "logreg", "head_params": lr},
+        {"label": "random (C=1)", "name": "random", "head": "logreg", "head_params": {"C": 1.0}},
+        {"label": "margin (C=1)", "name": "margin", "head": "logreg", "head_params": {"C": 1.0}},
+        {"label": "entropy", "name": "entropy", "head": "logreg", "head_params": lr},
+        {"label": "class-balanced margin", "name": "class-balanced", "params": {"base": {"name": "margin"}},
+         "head": "logreg", "head_params": lr},
+        {"label": "badge", "name": "badge", "head": "logreg", "head_params": lr},
+        {"label": "class-balanced badge", "name": "class-balanced", "params": {"base": {"name": "badge"}},
+         "head": "logreg", "head_params": lr},
+        {"label": "cluster-margin", "name": "cluster-margin", "head": "logreg", "head_params": lr},
+        {"label": "vote-entropy", "name": "vote-entropy", "head": "committee", "head_params": committee},
+        {"label": "bald", "name": "bald", "head": "mlp", "head_params": mlp},
+    ]
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache-root", type=Path, default=REPO / ".labelloop" / "bench-cache")
+    parser.add_argument("--out", type=Path, default=REPO / "bench")
+    parser.add_argument("--datasets", default="trec,ag_news")
+    parser.add_argument("--strategies", default="", help="comma-separated labels to keep (default: all)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-size", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--budget", default="trec=1500,ag_news=1000",
+                        help="labels per dataset, 'name=n,...' or one int for all (TREC needs > 1,000 for random)")
+    parser.add_argument("--cold-start", default="typiclust", choices=["typiclust", "random"])
+    parser.add_argument("--quick", action="store_true", help="1 seed, budget 300: a smoke run, not a result")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.budget = 1, "300"
+    budgets = ({k: int(v) for k, v in (p.split("=") for p in args.budget.split(","))} if "=" in args.budget
+               else dict.fromkeys(("trec", "ag_news"), int(args.budget)))
+    logging.basicConfig(level=logging.WARNING)
+
+    from labelloop.engine.simulate import (
+        cold_start_indices,
+        embed_texts,
+        full_pool_accuracy,
+        simulate,
+        summarise,
+    )
+
+    started = time.time()
+    load_before = os.getloadavg()
+    seeds = list(range(args.seeds))
+    result: dict[str, Any] = {
+        "run": {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+                "cpus": os.cpu_count(), "machine": platform.machine(), "seeds": seeds,
+                "seed_size": args.seed_size, "batch_size": args.batch_size, "budget": budgets,
+                "cold_start": args.cold_start, "target_fraction": 0.95,
+                "encoder": "all-MiniLM-L6-v2 (EncoderSpec() default: mean pooling, max_length 128, normalised)"},
+        "labels_to_target": {}, "ratio_to_random": {}, "datasets": {}, "summary": {}, "curves": {},
+    }
+    keep = {s.strip() for s in args.strategies.split(",") if s.strip()}
+    for name, ds in load_datasets(args.datasets.split(",")).items():
+        print(f"== {name}: embedding", flush=True)
+        t0 = time.time()
+        x_pool = embed_texts(ds["pool"].text.tolist(), cache_root=args.cache_root)
+        x_test = embed_texts(ds["test"].text.tolist(), cache_root=args.cache_root)
+        y_pool = ds["pool"].label.astype(str).to_numpy()
+        y_test = ds["test"].label.astype(str).to_numpy()
+        print(f"   {len(y_pool)} pool / {len(y_test)} test, {time.time() - t0:.1f} s", flush=True)
+        c_best, c_scores = tune_c(x_pool, y_pool)
+        print(f"   tuned C={c_best} (validation: {c_scores})", flush=True)
+        entries = [e for e in catalogue(c_best, args.quick) if not keep or e["label"] in keep or e["label"] == "random"]
+        full: dict[str, float] = {}
+        for e in entries:
+            key = json.dumps([e["head"], e["head_params"]], sort_keys=True)
+            if key not in full:
+                full[key] = full_pool_accuracy(x_pool, y_pool, x_test, y_test, head=e["head"],
+                                               head_params=e["head_params"])
+        main_key = json.dumps(["logreg", {"C": c_best}], sort_keys=True)
+        target = 0.95 * full[main_key]
+        print(f"   full-pool accuracy (main head) {full[main_key]:.4f}, target {target:.4f}", flush=True)
+        t0 = time.time()
+        seed_sets = {s: cold_start_indices(x_pool, args.seed_size, s, args.cold_start) for s in seeds}
+        cold_seconds = time.time() - t0
+        result["datasets"][name] = {
+            "pool_size": len(y_pool), "test_size": len(y_test), "split": ds["split"],
+            "classes": sorted(set(y_pool)), "tuned_C": c_best, "C_validation_accuracy": c_scores,
+            "full_accuracy": round(full[main_key], 4), "target": round(target, 4),
+            "full_accuracy_by_head": {k: round(v, 4) for k, v in full.items()},
+            "cold_start_seconds": round(cold_seconds, 2),
+        }
+        result["labels_to_target"][name] = {}
+        result["summary"][name] = {}
+        result["curves"][name] = {}
+        for e in entries:
+            t0 = time.time()
+            res = simulate(x_pool, y_pool, x_test, y_test, strategy=e["name"], params=e.get("params"),
+                           head=e["head"], head_params=e["head_params"], seed_size=args.seed_size,
+                           batch_size=args.batch_size, budget=budgets[name], seeds=seeds,
+                           cold_start=args.cold_start, seed_sets=seed_sets)
+            own_full = full[json.dumps([e["head"], e["head_params"]], sort_keys=True)]
+            auc_to = min(1000, budgets[name])
+            summary = summarise(res, target, auc_up_to=auc_to)
+            summary["full_accuracy_own_head"] = round(own_full, 4)
+            summary["labels_to_own_head_target"] = summarise(res, 0.95 * own_full, auc_up_to=auc_to)["labels_to_target"]
+            summary["head_params"] = e["head_params"]
+            summary["wall_seconds"] = round(time.time() - t0, 1)
+            result["summary"][name][e["label"]] = summary
+            result["labels_to_target"][name][e["label"]] = summary["labels_to_target"]["mean"]
+            result["curves"][name][e["label"]] = res.to_dict()
+            print(f"   {e['label']:<24} head={res.head:<9} labels_to_target={summary['labels_to_target']} "
+                  f"final={res.mean[-1]:.4f} ({summary['wall_seconds']} s)", flush=True)
+            write_outputs(result, args.out, partial=True)
+        rnd = result["labels_to_target"][name].get("random")
+        result["ratio_to_random"][name] = {
+            k: (round(v / rnd, 3) if (v is not None and rnd) else None)
+            for k, v in result["labels_to_target"][name].items()}
+    result["run"]["wall_seconds"] = round(time.time() - started, 1)
+    result["run"]["load_average_before_after"] = [[round(v, 2) for v in load_before],
+                                                  [round(v, 2) for v in os.getloadavg()]]
+    copy_selection(result, args.out)
+    write_outputs(result, args.out, partial=False)
+    print(json.dumps({"labels_to_target": result["labels_to_target"], "ratio_to_random": result["ratio_to_random"]},
+                     indent=1))
+
+
+def copy_selection(result: dict[str, Any], out: Path) -> None:
+    """Copy ``selection_seconds`` / ``faiss_vs_sklearn`` from bench/selection.json (scripts/bench_selection.py)."""
+    path = out / "selection.json"
+    if not path.exists():
+        return
+    sel = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("selection_seconds", "faiss_vs_sklearn"):
+        if key in sel:
+            result[key] = sel[key]
+    result["selection_source"] = (f"{path.name}, copied verbatim (written by scripts/bench_selection.py: synthetic "
+                                  "100,000 x 384 pool, pick 1,000; see bench/selection.md)")
+
+
+def write_outputs(result: dict[str, Any], out: Path, *, partial: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = ".partial" if partial else ""
+    (out / f"strategies.json{suffix}").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if partial:
+        return
+    for p in out.glob("strategies.json.partial"):
+        p.unlink()
+    (out / "strategies.md").write_text(render_md(result), encoding="utf-8")
+    plot(result, out / "strategies_curves.png")
+
+
+def _fmt(v: Any) -> str:
+    return "never" if v is None else f"{v:,.0f}"
+
+
+def render_md(r: dict[str, Any]) -> str:
+    run = r["run"]
+    lines = [
+        "# Active-learning strategies vs random (simulated labeling)",
+        "",
+        f"Run {run['date']} on {run['cpus']} shared CPUs ({run['machine']}), {run.get('wall_seconds', '?')} s wall; "
+        f"load average before/after {run.get('load_average_before_after')}.",
+        f"Command: `.venv/bin/python {run['command'].replace(str(REPO) + '/', '')}`.",
+        "",
+        f"Protocol: {run['encoder']} embeddings; cold start = {run['cold_start']} ({run['seed_size']} items, the same "
+        f"set for every strategy of a seed), rounds of {run['batch_size']} up to {run['budget']} labels, head "
+        f"refitted each round and scored on the test split; seeds {run['seeds']}. Target = 95% of the test accuracy "
+        "of the main head (logistic regression, C tuned on a validation part of the pool) fitted on the whole pool. "
+        "Labels to target = first evaluated labeled-set size whose accuracy ≥ target, per seed, then the mean over "
+        "seeds (\"never\" when a seed did not get there within the budget). AULC = mean accuracy over "
+        f"[{run['seed_size']}, min(budget, 1,000)] labels (trapezoids), mean ± std over seeds.",
+        "",
+    ]
+    for name, ds in r["datasets"].items():
+        lines += [
+            f"## {name}",
+            "",
+            f"Pool {ds['pool_size']:,} / test {ds['test_size']:,}: {ds['split']}. Tuned C = {ds['tuned_C']} "
+            f"(validation accuracy by C: {ds['C_validation_accuracy']}). Full-pool accuracy {ds['full_accuracy']:.4f} "
+            f"→ target {ds['target']:.4f}.",
+            "",
+            "| strategy | head | acc@100 | acc@250 | acc@500 | acc@1000 | AULC | labels to target (per seed) | "
+            "× random | own-head full acc → labels to its 95% |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for label, s in r["summary"][name].items():
+            accs = []
+            for n_lab in ("100", "250", "500", "1000"):
+                a = s["accuracy_at"].get(n_lab)
+                accs.append("–" if a is None else f"{a['mean']:.3f} ± {a['std']:.3f}")
+            ltt = s["labels_to_target"]
+            per_seed = ", ".join(_fmt(v) for v in ltt["per_seed"])
+            ratio = r.get("ratio_to_random", {}).get(name, {}).get(label)
+            own = s["labels_to_own_head_target"]
+            head = s["head"] + (f" C={s['head_params']['C']}" if "C" in s["head_params"] else "")
+            lines.append(
+                f"| {label} | {head} | {' | '.join(accs)} | {s['aulc']['mean']:.4f} ± {s['aulc']['std']:.4f} | "
+                f"**{_fmt(ltt['mean'])}** ({per_seed}) | {'–' if ratio is None else f'{ratio:.2f}'} | "
+                f"{s['full_accuracy_own_head']:.4f} → {_fmt(own['mean'])} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(r["curves"])
+    fig, axes = plt.subplots(1, len(names), figsize=(7.5 * len(names), 5.5), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for label, c in r["curves"][name].items():
+            x = np.asarray(c["labels"])
+            m, s = np.asarray(c["mean"]), np.asarray(c["std"])
+            style = {"color": "black", "lw": 2.2} if label == "random" else {"lw": 1.3}
+            if "(C=1)" in label:
+                style["ls"] = "--"
+            (line,) = ax.plot(x, m, label=f"{label} ({c['head']})", **style)
+            ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.12)
+        ds = r["datasets"][name]
+        ax.axhline(ds["target"], color="grey", ls=":", lw=1)
+        ax.text(x[0], ds["target"], f" target {ds['target']:.3f} (95% of full pool)", va="bottom", fontsize=8)
+        ax.set_title(f"{name}: test accuracy vs labels (mean ± std, {len(r['run']['seeds'])} seeds)")
+        ax.set_xlabel("labeled items")
+        ax.set_ylabel("test accuracy")
+        lo = min(float(np.min(c["mean"])) for c in r["curves"][name].values())
+        ax.set_ylim(max(0.0, lo - 0.05), min(1.0, ds["full_accuracy"] + 0.04))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
