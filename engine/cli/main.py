@@ -395,6 +395,60 @@ def ls_status(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as
     _emit(server.status(_server(config, workdir)).__dict__, as_json, lambda d: out.print(str(d)))
 
 
+# ---- simulate: strategies against random on a labelled dataset ------------------------------------------------
+@app.command()
+@handle_errors
+def simulate(
+    dataset: Annotated[Path, typer.Argument(help="Labelled CSV (the oracle), e.g. ../shared/datasets/trec/trec.csv.")],
+    strategy: Annotated[
+        list[str], typer.Option("--strategy", "-s", help="Strategy name; repeat for several (random always runs).")
+    ] = ["margin"],  # noqa: B006 (Typer reads the default; it is never mutated)
+    text_field: Annotated[str, typer.Option(help="Text column.")] = "text",
+    label_field: Annotated[str, typer.Option(help="Label column (the oracle's answers).")] = "label",
+    split_field: Annotated[
+        str | None, typer.Option(help="Column with train/test values; none: a seeded stratified 80/20 split.")
+    ] = None,
+    head: Annotated[str, typer.Option(help="Head retrained each round.")] = "logreg",
+    seed_size: Annotated[int, typer.Option(help="Cold-start labels.")] = 50,
+    batch_size: Annotated[int, typer.Option(help="Labels per round.")] = 50,
+    budget: Annotated[int, typer.Option(help="Labels in total.")] = 1000,
+    seeds: Annotated[int, typer.Option(help="Repetitions with different seeds.")] = 3,
+    cache: Annotated[Path, typer.Option(help="Embedding cache folder.")] = Path(".labelloop/bench-cache"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Pool-based simulation: the dataset's labels answer; each strategy against random, several seeds."""
+    from labelloop.engine.simulate import SimulationConfigError, run_simulation_from_config
+
+    if not dataset.is_file():
+        raise ConfigError(f"dataset not found: {dataset}")
+    try:
+        result = run_simulation_from_config(
+            dataset,
+            text_field,
+            label_field,
+            split_field,
+            strategy,
+            head=head,
+            seed_size=seed_size,
+            batch_size=batch_size,
+            budget=budget,
+            seeds=seeds,
+            cache_root=cache,
+        )
+    except SimulationConfigError as e:
+        raise ConfigError(str(e)) from None
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table(title=f"simulation on {Path(str(d['dataset'])).name}: labels to reach {d['target']:.3f} accuracy")
+        t.add_column("strategy")
+        t.add_column("labels to target")
+        for name, n in d["labels_to_target"].items():
+            t.add_row(name, "never" if n is None else f"{n:.0f}")
+        out.print(t)
+
+    _emit(result, as_json, render)
+
+
 # ---- demo (the README's main job) --------------------------------------------------------------------------------
 @app.command()
 @handle_errors
