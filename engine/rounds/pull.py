@@ -60,7 +60,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig) -> PullRes
     result = PullResult(ls_project_id=project_id, changed_tasks=len(tasks))
 
     pushed = {t["task_id"]: t for t in store.pushed_tasks(project_id)}
-    item_ids = {it["id"] for it in store.items(columns=("id",))}
+    item_ids = store.existing_item_ids([t.item_id for t in tasks])
     known = store.ls_events_for_tasks(project_id, [t.task_id for t in tasks])
     known_ext = {e["external_id"] for e in known}
     by_annotation: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
@@ -166,8 +166,13 @@ def _annotation_event(
 
 def _close_finished_rounds(store: Store, project_id: int) -> None:
     """A pushed round whose every item has a human event (a label or a skip) becomes ``pulled``."""
-    events = store.ls_events_for_tasks(project_id, [t["task_id"] for t in store.pushed_tasks(project_id)])
+    open_rounds = [r for r in store.rounds() if r["state"] == "pushed"]
+    if not open_rounds:
+        return
+    wanted = {i for r in open_rounds for i in r["picked_item_ids"]["item_ids"]}
+    tasks = [t["task_id"] for t in store.pushed_tasks(project_id) if t["item_id"] in wanted]
+    events = store.ls_events_for_tasks(project_id, tasks)
     answered = {e["item_id"] for e in events if e["retracts_event_id"] is None}
-    for rnd in store.rounds():
-        if rnd["state"] == "pushed" and set(rnd["picked_item_ids"]["item_ids"]) <= answered:
+    for rnd in open_rounds:
+        if set(rnd["picked_item_ids"]["item_ids"]) <= answered:
             store.set_round_state(rnd["id"], "pulled")

@@ -135,6 +135,14 @@ class Store:
             new = conn.execute(select(Item.identity_hash, Item.id).where(Item.id > before))
             return {h: int(i) for h, i in new if h in ours}
 
+    def existing_item_ids(self, item_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(item_ids), _IN_BATCH):
+                part = list(item_ids[i : i + _IN_BATCH])
+                found.update(int(r[0]) for r in conn.execute(select(Item.id).where(Item.id.in_(part))))
+        return found
+
     def items(
         self, *, split: str | None = None, limit: int | None = None, columns: Iterable[str] | None = None
     ) -> list[dict[str, Any]]:
