@@ -38,14 +38,15 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("LABELLOOP_DATASETS", REPO.parent / "shared" / "datasets"))
 
 
-def splits() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+def splits(ag_limit: int | None) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     trec = pd.read_csv(DATASETS / "trec" / "trec.csv", keep_default_na=False)
     ag = pd.read_csv(DATASETS / "ag_news_test" / "ag_news_test.csv", keep_default_na=False)
+    name = "ag_news_test (seeded 80/20 of the official test file)"
+    if ag_limit is not None and ag_limit < len(ag):
+        ag, _ = train_test_split(ag, train_size=ag_limit, random_state=0, stratify=ag.label)
+        name = f"ag_news_test (seeded stratified sample of {ag_limit:,}, then seeded 80/20)"
     ag_train, ag_test = train_test_split(ag, test_size=0.2, random_state=0, stratify=ag.label)
-    return {
-        "trec": (trec[trec.split == "train"], trec[trec.split == "test"]),
-        "ag_news_test (seeded 80/20 of the official test file)": (ag_train, ag_test),
-    }
+    return {"trec": (trec[trec.split == "train"], trec[trec.split == "test"]), name: (ag_train, ag_test)}
 
 
 def main() -> None:
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--cache-root", type=Path, default=REPO / ".labelloop" / "bench" / "prelabel-cache")
     parser.add_argument("--out", type=Path, default=REPO / "bench")
     parser.add_argument("--heads", default="logreg,mlp,committee")
+    parser.add_argument("--ag-limit", type=int, default=None, help="seeded stratified sample of AG News rows")
     args = parser.parse_args()
 
     from labelloop.models.compute import InProcessRunner, embed_items
@@ -72,7 +74,7 @@ def main() -> None:
         print(f"  embedded {stats.embedded}, cache hits {stats.hits}", flush=True)
         return vectors
 
-    for name, (train, test) in splits().items():
+    for name, (train, test) in splits(args.ag_limit).items():
         print(name, flush=True)
         x_tr, x_te = embed(train.text.tolist()), embed(test.text.tolist())
         y_tr, y_te = train.label.to_numpy(), test.label.to_numpy()
