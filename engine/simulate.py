@@ -414,6 +414,9 @@ def _strategy_entries(strategies: Sequence[str | Mapping[str, Any]]) -> list[dic
         extra = sorted(set(entry) - {"name", "params", "head", "head_params", "label"})
         if extra:
             raise _bad(f"strategies[{i}]", entry, "a mapping with keys name, params, head, head_params, label")
+        # Build once here so an unknown name or bad parameter fails before any embedding work.
+        strategy_from_config({"name": entry["name"], "params": dict(entry.get("params") or {})},
+                             key_path=f"strategies[{i}]")
         out.append({"name": str(entry["name"]), "params": dict(entry.get("params") or {}),
                     "head": entry.get("head"), "head_params": entry.get("head_params"),
                     "label": str(entry.get("label") or entry["name"])})
@@ -463,6 +466,7 @@ def run_simulation_from_config(
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
+    entries = _strategy_entries(strategies)
     df = pd.read_csv(dataset_csv, keep_default_na=False)
     for key, col in (("text_field", text_field), ("label_field", label_field), ("split_field", split_field)):
         if col is not None and col not in df.columns:
@@ -493,7 +497,7 @@ def run_simulation_from_config(
         "batch_size": batch_size, "budget": budget, "seeds": seed_list, "cold_start": cold_start,
         "labels_to_target": {}, "summary": {}, "curves": {},
     }
-    for entry in _strategy_entries(strategies):
+    for entry in entries:
         entry_head, entry_head_params = _entry_head(entry, head, head_params)
         res = simulate(X_pool, y_pool, X_test, y_test, strategy=entry["name"], params=entry["params"],
                        head=entry_head, head_params=entry_head_params, seed_size=seed_size,

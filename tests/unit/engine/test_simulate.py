@@ -177,3 +177,19 @@ def test_run_simulation_from_config_with_stub_embeddings(tmp_path, monkeypatch) 
     import json
 
     json.dumps(out)  # JSON-friendly
+
+
+def test_run_simulation_from_config_rejects_unknown_strategy_before_embedding(tmp_path, monkeypatch) -> None:
+    import pandas as pd
+
+    import labelloop.engine.simulate as sim
+    from labelloop.strategies import UnknownStrategyError
+
+    def no_embedding(*_a, **_k):
+        raise AssertionError("embedded before validating the strategies")
+
+    monkeypatch.setattr(sim, "embed_texts", no_embedding)
+    csv = tmp_path / "d.csv"
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"]}).to_csv(csv, index=False)
+    with pytest.raises(UnknownStrategyError, match=r"strategies\[0\].*'nope'"):
+        run_simulation_from_config(csv, "text", "label", None, ["nope"])
