@@ -14,12 +14,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labelloop import __version__
-from labelloop.connectors.sources import SourceError, excerpt, open_source
+from labelloop.connectors.sources import RawRow, SourceError, excerpt, open_source
 from labelloop.engine.config import ProjectConfig, SourceConfig
 from labelloop.engine.ingest.identity import content_hash, file_sha256, identity_hash, normalise
 from labelloop.engine.ingest.redaction import TextRedactor
@@ -91,27 +92,25 @@ def ingest_source(
         labels=frozenset(cfg.task.labels),
         label_splits=frozenset(source.label_splits) if source.label_splits is not None else None,
     )
-    reasons: Counter[str] = Counter()
-    entities: Counter[str] = Counter()
+    writer = _ChunkWriter(
+        store, cfg, run_id=run_id, source_name=path.name, source_path=str(path), redactor=redactor, summary=summary
+    )
     started = time.perf_counter()
+    # Two stages overlap: this thread reads, validates and hashes chunk N+1 while a writer thread deduplicates,
+    # redacts and writes chunk N (SQLite releases the GIL while it works). At most two chunks are in memory.
     try:
-        for chunk in reader.chunks(cfg.ingest.chunk_rows):
-            _ingest_chunk(
-                store,
-                cfg,
-                chunk_rows=chunk,
-                rules=rules,
-                run_id=run_id,
-                source_name=path.name,
-                source_path=str(path),
-                hash_key=hash_key,
-                redactor=redactor,
-                summary=summary,
-                reasons=reasons,
-                entities=entities,
-            )
-            if progress is not None:
-                progress(reader.bytes_read, total_bytes, summary.rows_read)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
+            pending: Future[None] | None = None
+            for chunk in reader.chunks(cfg.ingest.chunk_rows):
+                prepared = _prepare(chunk, rules, hash_key)
+                summary.rows_read += len(chunk)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write, *prepared)
+                if progress is not None:
+                    progress(reader.bytes_read, total_bytes, summary.rows_read)
+            if pending is not None:
+                pending.result()
     except BaseException:
         summary.status = "failed"
         summary.seconds = time.perf_counter() - started
@@ -119,8 +118,8 @@ def ingest_source(
         raise
     summary.status = "done"
     summary.seconds = time.perf_counter() - started
-    summary.quarantine_by_reason = dict(sorted(reasons.items()))
-    summary.redacted_entities = dict(sorted(entities.items()))
+    summary.quarantine_by_reason = dict(sorted(writer.reasons.items()))
+    summary.redacted_entities = dict(sorted(writer.entities.items()))
     store.finish_ingest_run(run_id, status="done", **_run_counts(summary))
     log.info(
         "ingested source=%s rows=%d items_added=%d duplicates=%d quarantined=%d labels=%d seconds=%.2f",
@@ -146,110 +145,129 @@ def _run_counts(s: IngestSummary) -> dict[str, Any]:
     }
 
 
-def _ingest_chunk(
-    store: Store,
-    cfg: ProjectConfig,
-    *,
-    chunk_rows: list[Any],
-    rules: RowRules,
-    run_id: int,
-    source_name: str,
-    source_path: str,
-    hash_key: bytes,
-    redactor: TextRedactor,
-    summary: IngestSummary,
-    reasons: Counter[str],
-    entities: Counter[str],
-) -> None:
-    summary.rows_read += len(chunk_rows)
+def _prepare(
+    rows: list[RawRow], rules: RowRules, hash_key: bytes
+) -> tuple[list[tuple[str, Candidate]], list[Rejected]]:
+    """Validate a chunk and hash the normalised original text of each valid row (no store access)."""
     good: list[tuple[str, Candidate]] = []
     bad: list[Rejected] = []
-    for row in chunk_rows:
+    for row in rows:
         result = validate_row(row, rules)
         if isinstance(result, Candidate):
             good.append((identity_hash(hash_key, normalise(result.text)), result))
         else:
             bad.append(result)
+    return good, bad
 
-    # Deduplicate: against the store, then within the chunk (first occurrence wins).
-    known = store.existing_identities([h for h, _ in good])
-    new: dict[str, Candidate] = {}
-    for h, cand in good:
-        if h not in known and h not in new:
-            new[h] = cand
-    summary.duplicates += len(good) - len(new)
 
-    # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people).
-    new_hashes = list(new)
-    texts = [new[h].text for h in new_hashes]
-    excerpts = [excerpt(r.raw) for r in bad]
-    redacted = redactor.redact_many(texts + excerpts)
-    item_rows = []
-    for h, (red_text, counts) in zip(new_hashes, redacted[: len(texts)], strict=True):
-        cand = new[h]
-        entities.update(counts)
-        item_rows.append(
-            {
-                "identity_hash": h,
-                "content_hash": content_hash(red_text),
-                "kind": "text",
-                "text": red_text,
-                "original_text": cand.text if cfg.ingest.store_original_text else None,
-                "external_id": cand.external_id,
-                "split": cand.split,
-                "source": source_path,
-                "source_line": cand.line,
-                "ingest_run_id": run_id,
-                "meta": cand.meta,
-                "redactions": counts,
-            }
-        )
-    ids = store.add_items(item_rows)
-    summary.items_added += len(item_rows)
-    ids.update(known)
+class _ChunkWriter:
+    """Deduplicates, redacts and writes prepared chunks, one at a time, in order."""
 
-    # Source labels → import label events, once per (item, file line) however often the file is ingested.
-    # Only rows of items that existed before this chunk can have been imported already: look those up alone.
-    labelled = [(ids[h], h in known, cand) for h, cand in good if cand.label is not None]
-    if labelled:
-        ext = [f"import:{source_name}#L{cand.line}" for _, _, cand in labelled]
-        seen = store.existing_external_ids("import", [e for e, (_, old, _) in zip(ext, labelled, strict=True) if old])
-        events = [
-            {
-                "item_id": item_id,
-                "label": cand.label,
-                "source": "import",
-                "annotator": f"import:{source_name}",
-                "tool": "labelloop-ingest",
-                "tool_version": __version__,
-                "external_id": e,
-            }
-            for (item_id, _, cand), e in zip(labelled, ext, strict=True)
-            if (item_id, e) not in seen
-        ]
-        summary.labels_imported += store.append_label_events(events)
+    def __init__(
+        self,
+        store: Store,
+        cfg: ProjectConfig,
+        *,
+        run_id: int,
+        source_name: str,
+        source_path: str,
+        redactor: TextRedactor,
+        summary: IngestSummary,
+    ) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.run_id = run_id
+        self.source_name = source_name
+        self.source_path = source_path
+        self.redactor = redactor
+        self.summary = summary
+        self.reasons: Counter[str] = Counter()
+        self.entities: Counter[str] = Counter()
 
-    if bad:
-        q_rows = [
-            {
-                "ingest_run_id": run_id,
-                "source": source_path,
-                "line": r.line,
-                "reason": r.problem.reason,
-                "detail": r.problem.detail,
-                "raw_excerpt": red_excerpt,
-                "raw_sha256": content_hash(r.raw),
-            }
-            for r, (red_excerpt, _) in zip(bad, redacted[len(texts) :], strict=True)
-        ]
-        summary.quarantine_new += store.add_quarantine(q_rows)
-        summary.quarantined += len(bad)
-        reasons.update(r.problem.reason for r in bad)
-        for r in bad:
-            log.debug(
-                "quarantined source=%s line=%d reason=%s detail=%s",
-                source_name,
-                r.line,
-                r.problem.reason,
-                r.problem.detail,
+    def write(self, good: list[tuple[str, Candidate]], bad: list[Rejected]) -> None:
+        store, cfg, summary = self.store, self.cfg, self.summary
+        source_name, source_path, run_id = self.source_name, self.source_path, self.run_id
+        # Deduplicate: against the store, then within the chunk (first occurrence wins).
+        known = store.existing_identities([h for h, _ in good])
+        new: dict[str, Candidate] = {}
+        for h, cand in good:
+            if h not in known and h not in new:
+                new[h] = cand
+        summary.duplicates += len(good) - len(new)
+
+        # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people).
+        new_hashes = list(new)
+        texts = [new[h].text for h in new_hashes]
+        excerpts = [excerpt(r.raw) for r in bad]
+        redacted = self.redactor.redact_many(texts + excerpts)
+        item_rows = []
+        for h, (red_text, counts) in zip(new_hashes, redacted[: len(texts)], strict=True):
+            cand = new[h]
+            self.entities.update(counts)
+            item_rows.append(
+                {
+                    "identity_hash": h,
+                    "content_hash": content_hash(red_text),
+                    "kind": "text",
+                    "text": red_text,
+                    "original_text": cand.text if cfg.ingest.store_original_text else None,
+                    "external_id": cand.external_id,
+                    "split": cand.split,
+                    "source": source_path,
+                    "source_line": cand.line,
+                    "ingest_run_id": run_id,
+                    "meta": cand.meta,
+                    "redactions": counts,
+                }
             )
+        ids = store.add_items(item_rows)
+        summary.items_added += len(item_rows)
+        ids.update(known)
+
+        # Source labels → import label events, once per (item, file line) however often the file is ingested.
+        # Only rows of items that existed before this chunk can have been imported already: look those up alone.
+        labelled = [(ids[h], h in known, cand) for h, cand in good if cand.label is not None]
+        if labelled:
+            ext = [f"import:{source_name}#L{cand.line}" for _, _, cand in labelled]
+            seen = store.existing_external_ids(
+                "import", [e for e, (_, old, _) in zip(ext, labelled, strict=True) if old]
+            )
+            events = [
+                {
+                    "item_id": item_id,
+                    "label": cand.label,
+                    "source": "import",
+                    "annotator": f"import:{source_name}",
+                    "tool": "labelloop-ingest",
+                    "tool_version": __version__,
+                    "external_id": e,
+                }
+                for (item_id, _, cand), e in zip(labelled, ext, strict=True)
+                if (item_id, e) not in seen
+            ]
+            summary.labels_imported += store.append_label_events(events)
+
+        if bad:
+            q_rows = [
+                {
+                    "ingest_run_id": run_id,
+                    "source": source_path,
+                    "line": r.line,
+                    "reason": r.problem.reason,
+                    "detail": r.problem.detail,
+                    "raw_excerpt": red_excerpt,
+                    "raw_sha256": content_hash(r.raw),
+                }
+                for r, (red_excerpt, _) in zip(bad, redacted[len(texts) :], strict=True)
+            ]
+            summary.quarantine_new += store.add_quarantine(q_rows)
+            summary.quarantined += len(bad)
+            self.reasons.update(r.problem.reason for r in bad)
+            for r in bad:
+                log.debug(
+                    "quarantined source=%s line=%d reason=%s detail=%s",
+                    source_name,
+                    r.line,
+                    r.problem.reason,
+                    r.problem.detail,
+                )
