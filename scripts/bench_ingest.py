@@ -84,7 +84,7 @@ def run_child(code: str, *args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--redaction-rows", type=int, default=4_000)
+    ap.add_argument("--redaction-rows", type=int, default=12_000)
     ap.add_argument("--out", type=Path, default=REPO / "bench")
     args = ap.parse_args()
 

@@ -60,7 +60,7 @@ class Item(Base):
     __tablename__ = "items"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed HMAC of normalised original
+    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed BLAKE2b of the normalised original
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the redacted text (embedding cache key)
     kind: Mapped[str] = mapped_column(String(16), default="text")  # text | image
     text: Mapped[str | None] = mapped_column(Text)
