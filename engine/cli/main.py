@@ -463,6 +463,14 @@ def demo(
     """
     from labelloop.engine.demo import run_demo
 
+    # The first run installs and boots Label Studio (minutes): say what is happening even without -v.
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        for name in ("labelloop.engine.demo", "labelloop.connectors.labelstudio.server"):
+            lg = logging.getLogger(name)
+            lg.setLevel(logging.INFO)
+            lg.addHandler(handler)
     with Project.from_config_file(config, workdir=workdir) as project:
         s = run_demo(project)
     result = {
