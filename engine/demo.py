@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -58,7 +57,7 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
     from labelloop.connectors.labelstudio.simulator import SimulatedAnnotator
 
     summary = DemoSummary()
-    cfg, store = project.config, None
+    cfg = project.config
     client = open_labelstudio(cfg, project.workdir)
     summary.labelstudio_url = client.url
     project.init()
@@ -123,6 +122,3 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
     summary.status = project.status()
     return summary
 
-
-def demo_config_path(package_dir: Path) -> Path:
-    return package_dir / "configs" / "demo.yaml"
