@@ -121,4 +121,3 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
         )
     summary.status = project.status()
     return summary
-
