@@ -1,0 +1,1 @@
+"""Label quality: agreement (more to come: gold items, adjudication, label-error detection, gates)."""
