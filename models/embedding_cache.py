@@ -154,6 +154,16 @@ class EmbeddingCache:
                 "vector": pa.FixedSizeListArray.from_arrays(pa.array(new_vectors.reshape(-1)), width),
             }
         )
+        part = self._write_part(table)
+        self._append_table(table, index, source=part)
+        self.counters.added += len(keep)
+        logger.debug(
+            "embedding cache part written fingerprint=%s rows=%d part=%s", self.fingerprint, len(keep), part.name
+        )
+        return len(keep)
+
+    def _write_part(self, table: pa.Table) -> Path:
+        """Write ``table`` as a new part: a temporary name in the same folder, renamed into place (atomic)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
         tmp = self.folder / f".tmp-{name}"
@@ -162,10 +172,7 @@ class EmbeddingCache:
             os.replace(tmp, self.folder / name)
         finally:
             tmp.unlink(missing_ok=True)
-        self._append_table(table, index, source=self.folder / name)
-        self.counters.added += len(keep)
-        logger.debug("embedding cache part written fingerprint=%s rows=%d part=%s", self.fingerprint, len(keep), name)
-        return len(keep)
+        return self.folder / name
 
     def compact(self) -> int:
         """Merge the current parts into one (written atomically before those parts are removed; parts other processes
@@ -179,13 +186,7 @@ class EmbeddingCache:
         for i, h in enumerate(hashes):
             first.setdefault(h, i)
         table = merged.take(pa.array(sorted(first.values()), type=pa.int64()))
-        name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.parquet"
-        tmp = self.folder / f".tmp-{name}"
-        try:
-            pq.write_table(table, tmp)
-            os.replace(tmp, self.folder / name)
-        finally:
-            tmp.unlink(missing_ok=True)
+        self._write_part(table)
         for p in parts:
             p.unlink()
         self._index, self._blocks, self._matrix = None, [], None
