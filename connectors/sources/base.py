@@ -50,5 +50,23 @@ class SourceError(ValueError):
     """The source as a whole is unusable (missing file, missing header column): nothing was ingested."""
 
 
+class FileReader:
+    """What every reader shares: its path, a byte counter for progress bars, and the missing-file check."""
+
+    format = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._bytes = 0
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes
+
+    def _require_file(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"source file not found: {self.path}")
+
+
 def excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"

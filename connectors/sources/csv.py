@@ -10,26 +10,21 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from labelloop.connectors.sources.base import RawRow, RowProblem, SourceError
+from labelloop.connectors.sources.base import FileReader, RawRow, RowProblem, SourceError
 
 # Texts longer than the csv module's default limit (128 KiB) must reach validation, which quarantines them with a
 # clear reason; the parser itself must not stop the file.
 csv.field_size_limit(2**31 - 1)
 
 
-class CsvReader:
+class CsvReader(FileReader):
     format = "csv"
 
     def __init__(self, path: Path, *, delimiter: str | None = None) -> None:
-        self.path = path
+        super().__init__(path)
         self.delimiter = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-        self._bytes = 0
         self._bad_lines: dict[int, str] = {}
         self._line = 0
-
-    @property
-    def bytes_read(self) -> int:
-        return self._bytes
 
     def _decoded_lines(self, fh) -> Iterator[str]:  # type: ignore[no-untyped-def]
         for raw in fh:
@@ -42,8 +37,7 @@ class CsvReader:
                 yield raw.decode("utf-8", errors="replace")
 
     def chunks(self, chunk_rows: int) -> Iterator[list[RawRow]]:
-        if not self.path.is_file():
-            raise SourceError(f"source file not found: {self.path}")
+        self._require_file()
         with self.path.open("rb") as fh:
             lines = self._decoded_lines(fh)
             reader = csv.reader(lines, delimiter=self.delimiter, strict=False)

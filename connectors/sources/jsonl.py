@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
-from labelloop.connectors.sources.base import RawRow, RowProblem, SourceError
+from labelloop.connectors.sources.base import FileReader, RawRow, RowProblem
 
 
-class JsonlReader:
+class JsonlReader(FileReader):
     format = "jsonl"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._bytes = 0
-
-    @property
-    def bytes_read(self) -> int:
-        return self._bytes
-
     def chunks(self, chunk_rows: int) -> Iterator[list[RawRow]]:
-        if not self.path.is_file():
-            raise SourceError(f"source file not found: {self.path}")
+        self._require_file()
         chunk: list[RawRow] = []
         with self.path.open("rb") as fh:
             for line_no, raw in enumerate(fh, start=1):

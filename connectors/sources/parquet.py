@@ -7,27 +7,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from labelloop.connectors.sources.base import RawRow, RowProblem, SourceError
+from labelloop.connectors.sources.base import FileReader, RawRow, RowProblem, SourceError
 
 
-class ParquetReader:
+class ParquetReader(FileReader):
     format = "parquet"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._bytes = 0
-
-    @property
-    def bytes_read(self) -> int:
-        return self._bytes
-
     def chunks(self, chunk_rows: int) -> Iterator[list[RawRow]]:
-        if not self.path.is_file():
-            raise SourceError(f"source file not found: {self.path}")
+        self._require_file()
         try:
             pf = pq.ParquetFile(self.path)
         except Exception as err:  # pyarrow raises several types for a corrupt file
