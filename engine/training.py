@@ -59,10 +59,16 @@ class TrainResult:
         return asdict(self)
 
 
-def snapshot_labels(store: Store, workdir: Path, *, exclude_split: str | None) -> DatasetSnapshot:
-    """Freeze the current labels of all items outside ``exclude_split`` into an immutable manifest."""
-    labels = store.current_labels()
-    items = store.items(columns=("id", "identity_hash", "split"))
+def snapshot_labels(
+    store: Store,
+    workdir: Path,
+    *,
+    labels: dict[int, str],
+    items: list[dict[str, Any]],
+    exclude_split: str | None,
+) -> DatasetSnapshot:
+    """Freeze ``labels`` (item id → current label) of the ``items`` (rows with ``id``, ``identity_hash``, ``split``)
+    outside ``exclude_split`` into an immutable manifest recorded in the store."""
     rows = [
         {"item": it["identity_hash"], "item_id": it["id"], "label": labels[it["id"]], "rule": RESOLUTION_RULE}
         for it in items
@@ -97,15 +103,17 @@ def train(store: Store, cfg: ProjectConfig, workdir: Path, *, promote: bool = Tr
 
     mc = cfg.model
     classes = list(cfg.task.labels)
-    snap = snapshot_labels(store, workdir, exclude_split=mc.eval_split)
+    # One read of the labels and items serves the snapshot and the evaluation set, so both see the same state.
+    labels_now = store.current_labels()
+    items = store.items(columns=("id", "identity_hash", "text", "uri", "content_hash", "split"))
+    snap = snapshot_labels(store, workdir, labels=labels_now, items=items, exclude_split=mc.eval_split)
     present = sorted(set(snap.labels))
     if len(present) < 2:
         raise NotEnoughLabels(
             f"training needs labels of at least 2 classes; have {len(snap.labels)} labels of {present}"
         )
 
-    by_id = {it["id"]: it for it in store.items(columns=("id", "text", "uri", "content_hash", "split"))}
-    labels_now = store.current_labels()
+    by_id = {it["id"]: it for it in items}
     eval_ids = [i for i, it in by_id.items() if mc.eval_split and it["split"] == mc.eval_split and i in labels_now]
 
     rng = np.random.default_rng(mc.head.seed)
