@@ -14,4 +14,6 @@ class ExitCode(IntEnum):
     NOT_ENOUGH_LABELS = 5  # train: fewer than two classes labelled
     AUTH_FAILED = 6  # an external service (Label Studio) refused our credentials
     SERVICE_UNREACHABLE = 7  # an external service (Label Studio, Ray cluster) did not answer; retry later
+    GATE_BLOCKED = 8  # a quality gate failed: training or export refused (the message names gate, value, threshold)
+    LOCK_HELD = 9  # another run holds the project's cycle lock (the message names its pid, host and start time)
     NOTHING_TO_DO = 10  # e.g. a round with no unlabelled item left
