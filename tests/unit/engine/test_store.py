@@ -1,6 +1,9 @@
+"""The store on every backend (``store_url``: SQLite, then PostgreSQL started by scripts/postgres.sh)."""
+
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,8 @@ from labelloop.engine.store.db import current_revision, head_revision
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.create(f"sqlite:///{tmp_path / 'w' / 'labelloop.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.create(store_url)
     yield s
     s.close()
 
@@ -35,14 +38,16 @@ def _one_item(store: Store) -> int:
     return ids["h1"]
 
 
-def test_schema_is_migrated_to_head_and_create_is_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'labelloop.db'}"
-    s1 = Store.create(url)
+def test_schema_is_migrated_to_head_and_create_is_idempotent(store_url: str) -> None:
+    s1 = Store.create(store_url)
     assert current_revision(s1.engine) == head_revision()
+    item = _one_item(s1)
     s1.close()
-    s2 = Store.create(url)  # second create migrates nothing and keeps data
+    s2 = Store.create(store_url)  # second create migrates nothing and keeps data
     assert current_revision(s2.engine) == head_revision()
+    assert [i["id"] for i in s2.items()] == [item]
     s2.close()
+    Store.open(store_url).close()
 
 
 def test_store_file_is_private(tmp_path: Path) -> None:
@@ -52,9 +57,10 @@ def test_store_file_is_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
 
 
-def test_open_refuses_a_missing_store(tmp_path: Path) -> None:
+def test_open_refuses_a_missing_store(store_url: str) -> None:
+    # SQLite: no file yet; PostgreSQL: an empty database without the labelloop schema.
     with pytest.raises(StoreUnavailable, match="run `labelloop init` first"):
-        Store.open(f"sqlite:///{tmp_path / 'nope.db'}")
+        Store.open(store_url)
 
 
 def test_label_events_are_append_only_in_the_api(store: Store) -> None:
