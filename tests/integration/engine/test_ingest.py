@@ -1,4 +1,5 @@
-"""Ingest end to end on a real store: bad rows quarantined with reasons and lines, nothing lost, nothing twice."""
+"""Ingest end to end on a real store (SQLite and PostgreSQL, see ``store_url``): bad rows quarantined with reasons
+and lines, nothing lost, nothing twice."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from labelloop.engine.config import parse_config
 LABELS = ["pos", "neg"]
 
 
-def _project(tmp_path: Path, source: Path, **privacy: object) -> Project:
+def _project(tmp_path: Path, source: Path, store_url: str, **privacy: object) -> Project:
     cfg = parse_config(
         {
             "project": "t",
+            "store": {"url": store_url},
             "task": {"labels": LABELS},
             "source": {"path": str(source), "label_field": "label"},
             "ingest": {"max_text_chars": 100, "chunk_rows": 4},
@@ -57,9 +59,9 @@ def _mixed_jsonl(tmp_path: Path) -> tuple[Path, dict[int, str]]:
     return p, bad
 
 
-def test_mixed_file_every_row_accounted_for(tmp_path: Path) -> None:
+def test_mixed_file_every_row_accounted_for(tmp_path: Path, store_url: str) -> None:
     source, bad = _mixed_jsonl(tmp_path)
-    with _project(tmp_path, source) as project:
+    with _project(tmp_path, source, store_url) as project:
         summary = project.ingest()
         q = project.store.quarantine()
         items = project.store.items()
@@ -78,9 +80,9 @@ def test_mixed_file_every_row_accounted_for(tmp_path: Path) -> None:
     assert g3["redactions"] == {"EMAIL": 1}
 
 
-def test_source_labels_become_traceable_import_events(tmp_path: Path) -> None:
+def test_source_labels_become_traceable_import_events(tmp_path: Path, store_url: str) -> None:
     source, _ = _mixed_jsonl(tmp_path)
-    with _project(tmp_path, source) as project:
+    with _project(tmp_path, source, store_url) as project:
         project.ingest()
         events = project.store.label_events()
         items = {i["external_id"]: i["id"] for i in project.store.items()}
@@ -97,9 +99,9 @@ def test_source_labels_become_traceable_import_events(tmp_path: Path) -> None:
     }
 
 
-def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path) -> None:
+def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path, store_url: str) -> None:
     source, bad = _mixed_jsonl(tmp_path)
-    with _project(tmp_path, source) as project:
+    with _project(tmp_path, source, store_url) as project:
         project.ingest()
         before = project.store.counts()
         again = project.ingest()
@@ -114,7 +116,7 @@ def test_ingesting_the_same_file_twice_adds_nothing(tmp_path: Path) -> None:
     assert after.ingest_runs == 2
 
 
-def test_csv_with_bad_rows(tmp_path: Path) -> None:
+def test_csv_with_bad_rows(tmp_path: Path, store_url: str) -> None:
     p = tmp_path / "mixed.csv"
     p.write_bytes(
         b"id,text,label\n"
@@ -125,37 +127,38 @@ def test_csv_with_bad_rows(tmp_path: Path) -> None:
         b"5,extra,field,pos\n"
         b"6,unknown label,maybe\n"
     )
-    with _project(tmp_path, p) as project:
+    with _project(tmp_path, p, store_url) as project:
         summary = project.ingest()
         q = {r["line"]: r["reason"] for r in project.store.quarantine()}
     assert q == {3: "empty_text", 6: "invalid_utf8", 7: "malformed_row", 8: "unknown_label"}
     assert summary.items_added == 2 and summary.rows_read == 6
 
 
-def test_only_bad_rows_is_flagged(tmp_path: Path) -> None:
+def test_only_bad_rows_is_flagged(tmp_path: Path, store_url: str) -> None:
     p = tmp_path / "bad.jsonl"
     p.write_text('{"text": ""}\n{"nope": 1}\n')
-    with _project(tmp_path, p) as project:
+    with _project(tmp_path, p, store_url) as project:
         summary = project.ingest()
     assert summary.only_bad_rows and summary.quarantined == 2
 
 
-def test_parquet_source(tmp_path: Path) -> None:
+def test_parquet_source(tmp_path: Path, store_url: str) -> None:
     p = tmp_path / "in.parquet"
     pd.DataFrame({"id": ["a", "b", "c"], "text": ["one", "", "three"], "label": ["pos", "neg", None]}).to_parquet(p)
-    with _project(tmp_path, p) as project:
+    with _project(tmp_path, p, store_url) as project:
         summary = project.ingest()
         q = project.store.quarantine()
     assert (summary.items_added, summary.labels_imported, summary.quarantined) == (2, 1, 1)
     assert (q[0]["line"], q[0]["reason"]) == (2, "empty_text")
 
 
-def test_original_text_kept_only_when_configured(tmp_path: Path) -> None:
+def test_original_text_kept_only_when_configured(tmp_path: Path, store_url: str) -> None:
     p = tmp_path / "in.jsonl"
     p.write_text('{"text": "write to bob@example.org"}\n')
     cfg = parse_config(
         {
             "project": "t",
+            "store": {"url": store_url},
             "task": {"labels": LABELS},
             "source": {"path": str(p)},
             "ingest": {"store_original_text": True},
@@ -171,12 +174,13 @@ def test_original_text_kept_only_when_configured(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_trec_ingest_counts_add_up(tmp_path: Path, datasets_dir: Path) -> None:
+def test_trec_ingest_counts_add_up(tmp_path: Path, store_url: str, datasets_dir: Path) -> None:
     src = datasets_dir / "trec" / "trec.csv"
     truth = pd.read_csv(src, keep_default_na=False)
     cfg = parse_config(
         {
             "project": "trec",
+            "store": {"url": store_url},
             "task": {"labels": sorted(truth["label"].unique())},
             "source": {"path": str(src), "label_field": "label", "split_field": "split"},
             "privacy": {"spacy_model": None, "workers": 1},
@@ -196,12 +200,13 @@ def test_trec_ingest_counts_add_up(tmp_path: Path, datasets_dir: Path) -> None:
     assert set(counts.items_by_split) == {"train", "test"}
 
 
-def test_label_splits_import_only_evaluation_labels(tmp_path: Path) -> None:
+def test_label_splits_import_only_evaluation_labels(tmp_path: Path, store_url: str) -> None:
     p = tmp_path / "split.csv"
     p.write_text("id,text,label,split\n1,good one,pos,train\n2,bad one,neg,test\n3,fine one,pos,test\n")
     cfg = parse_config(
         {
             "project": "t",
+            "store": {"url": store_url},
             "task": {"labels": LABELS},
             "source": {"path": str(p), "label_field": "label", "split_field": "split", "label_splits": ["test"]},
             "privacy": {"spacy_model": None, "workers": 1},
