@@ -9,10 +9,10 @@ Public API::
     picks = strategy.query(inputs, indices_unlabeled, indices_labeled, 50, rng=np.random.default_rng(seed))
 
 Which one when: ``random`` as the baseline; ``typiclust`` (or ``kmeans``) with no labels; ``margin`` /
-``entropy`` / ``least-confidence`` with one model and small batches; ``bald`` with MC-dropout passes;
-``vote-entropy`` / ``kl-to-consensus`` / ``consensus-entropy`` with a committee; ``badge`` or ``cluster-margin``
-for large batches (uncertain *and* diverse); ``coreset`` when the model is weak; wrap any of them in
-``subsample`` for very large pools or ``class-balanced`` for skewed classes.
+``entropy`` / ``least-confidence`` with one model and small batches; ``bald`` (``batchbald`` for batches) with
+MC-dropout passes; ``vote-entropy`` / ``kl-to-consensus`` / ``consensus-entropy`` with a committee; ``badge`` or
+``cluster-margin`` for large batches (uncertain *and* diverse); ``coreset`` when the model is weak; wrap any of them
+in ``subsample`` for very large pools or ``class-balanced`` for skewed classes.
 """
 
 from labelloop.strategies import (  # noqa: F401  (imported to register the strategies)
