@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labelloop.connectors.sources.base import RawRow, RowProblem, SourceError, SourceReader, excerpt
+from labelloop.connectors.sources.base import (
+    Block,
+    ColumnChunk,
+    RawRow,
+    RowProblem,
+    SourceError,
+    SourceReader,
+    excerpt,
+)
 from labelloop.connectors.sources.csv import CsvReader
 from labelloop.connectors.sources.jsonl import JsonlReader
 from labelloop.connectors.sources.parquet import ParquetReader
 
 READERS: dict[str, type] = {"csv": CsvReader, "jsonl": JsonlReader, "parquet": ParquetReader}
 
-__all__ = ["READERS", "RawRow", "RowProblem", "SourceError", "SourceReader", "excerpt", "open_source"]
+__all__ = [
+    "READERS",
+    "Block",
+    "ColumnChunk",
+    "RawRow",
+    "RowProblem",
+    "SourceError",
+    "SourceReader",
+    "excerpt",
+    "open_source",
+]
 
 
 def open_source(path: Path, fmt: str) -> SourceReader:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
@@ -32,6 +34,33 @@ class RawRow:
     problem: RowProblem | None = None
 
 
+@dataclass(frozen=True)
+class ColumnChunk:
+    """Consecutive rows that parsed cleanly, as Arrow string columns: row ``i`` starts on file line
+    ``first_line + i`` (one row per line, no blank lines between). Readers yield these where they can prove that
+    layout, so the ingest can validate and hash a whole block without building a Python object per row."""
+
+    first_line: int
+    batch: pa.RecordBatch
+    delimiter: str = ","
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def rows(self) -> list[RawRow]:
+        """The same rows one by one, exactly as the line-by-line path would have produced them."""
+        names = self.batch.schema.names
+        columns = [c.to_pylist() for c in self.batch.columns]
+        join = self.delimiter.join
+        return [
+            RawRow(self.first_line + i, dict(zip(names, values, strict=True)), join(values))
+            for i, values in enumerate(zip(*columns, strict=True))
+        ]
+
+
+Block = list[RawRow] | ColumnChunk
+
+
 class SourceReader(Protocol):
     """Reads one file in chunks of rows so memory stays bounded whatever the file's size."""
 
@@ -39,6 +68,11 @@ class SourceReader(Protocol):
     format: str
 
     def chunks(self, chunk_rows: int) -> Iterator[list[RawRow]]: ...
+
+    def blocks(self, chunk_rows: int) -> Iterator[Block]:
+        """Like :meth:`chunks`, but clean stretches of the file may come as :class:`ColumnChunk` (at most
+        ``chunk_rows`` rows each)."""
+        ...
 
     @property
     def bytes_read(self) -> int:
@@ -66,6 +100,25 @@ class FileReader:
     def _require_file(self) -> None:
         if not self.path.is_file():
             raise SourceError(f"source file not found: {self.path}")
+
+    def chunks(self, chunk_rows: int) -> Iterator[list[RawRow]]:
+        raise NotImplementedError
+
+    def blocks(self, chunk_rows: int) -> Iterator[Block]:
+        """Row-by-row readers have no columnar fast path: their blocks are their chunks."""
+        yield from self.chunks(chunk_rows)
+
+
+def rechunk(blocks: Iterator[Block], chunk_rows: int) -> Iterator[list[RawRow]]:
+    """Blocks as row lists of exactly ``chunk_rows`` rows (the last one shorter)."""
+    chunk: list[RawRow] = []
+    for block in blocks:
+        chunk.extend(block.rows() if isinstance(block, ColumnChunk) else block)
+        while len(chunk) >= chunk_rows:
+            yield chunk[:chunk_rows]
+            chunk = chunk[chunk_rows:]
+    if chunk:
+        yield chunk
 
 
 def excerpt(text: str, limit: int = 300) -> str:

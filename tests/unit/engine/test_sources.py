@@ -73,3 +73,92 @@ def test_missing_file_and_empty_csv_are_source_errors(tmp_path: Path) -> None:
         _rows(empty, "csv")
     with pytest.raises(SourceError, match="unknown source format 'xml'"):
         open_source(empty, "xml")
+
+
+def _reference_csv_rows(data: bytes) -> list[tuple[int, dict | None, str, str | None]]:
+    """The stdlib line-by-line reading the CSV reader must reproduce: (line, fields, raw, problem reason)."""
+    import csv
+    import io
+
+    bad: dict[int, bool] = {}
+    counter = {"n": 0}
+
+    def lines():
+        for raw in io.BytesIO(data):
+            counter["n"] += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                bad[counter["n"]] = True
+                yield raw.decode("utf-8", errors="replace")
+
+    reader = csv.reader(lines(), strict=False)
+    header = [h.strip() for h in next(reader)]
+    out = []
+    prev_end = reader.line_num
+    for record in reader:
+        start, prev_end = prev_end + 1, reader.line_num
+        if not record:
+            continue
+        raw = ",".join(record)
+        if any(n in bad for n in range(start, prev_end + 1)):
+            out.append((start, None, raw, "invalid_utf8"))
+        elif len(record) != len(header):
+            out.append((start, None, raw, "malformed_row"))
+        else:
+            out.append((start, dict(zip(header, record, strict=True)), raw, None))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("block_bytes", [7, 64, 1 << 20])
+def test_csv_fast_and_slow_paths_give_the_stdlib_rows_and_lines(tmp_path: Path, seed: int, block_bytes: int) -> None:
+    """Clean stretches go through pyarrow, the rest line by line; block edges fall anywhere, even inside quotes."""
+    import random
+
+    from labelloop.connectors.sources.csv import CsvReader
+
+    rng = random.Random(seed)
+    pieces = [
+        b"plain text,pos\n",
+        b"another one,neg\n",
+        b'"quoted, with comma",pos\n',
+        b'"multi\nline\nfield",neg\n',
+        b"\n",
+        b"bad \xff byte,pos\n",
+        b"too,many,fields\n",
+        b"crlf line,neg\r\n",
+        b"  padded  ,pos\n",
+        b",neg\n",
+        b'"unclosed \n',
+        b"caf\xc3\xa9 ok,pos\n",
+    ]
+    weights = [30, 30, 3, 3, 2, 2, 2, 3, 2, 2, 0 if seed % 4 else 1, 4]
+    body = b"".join(rng.choices(pieces, weights=weights, k=rng.randint(1, 60)))
+    data = b"id,text,label\n" + b"".join(
+        f"{i},".encode() + line if line.strip() else line for i, line in enumerate(body.splitlines(keepends=True))
+    )
+    if seed % 3 == 0:
+        data = data.rstrip(b"\n")  # last line without a line break
+    p = tmp_path / "in.csv"
+    p.write_bytes(data)
+    reader = CsvReader(p, block_bytes=block_bytes)
+    got = [
+        (r.line, r.fields, r.raw, r.problem.reason if r.problem else None) for chunk in reader.chunks(5) for r in chunk
+    ]
+    assert got == _reference_csv_rows(data)
+    assert reader.bytes_read == len(data)
+
+
+def test_csv_clean_blocks_come_as_columns_with_counted_lines(tmp_path: Path) -> None:
+    from labelloop.connectors.sources import ColumnChunk
+    from labelloop.connectors.sources.csv import CsvReader
+
+    p = tmp_path / "in.csv"
+    p.write_bytes(b'id,text\n1,a\n2,b\n3,c\n4,"q"\n5,e\n')
+    blocks = list(CsvReader(p, block_bytes=12).blocks(10))
+    kinds = [(type(b).__name__, b.first_line if isinstance(b, ColumnChunk) else [r.line for r in b]) for b in blocks]
+    assert kinds[0] == ("ColumnChunk", 2)
+    assert any(k == "list" for k, _ in kinds)  # the block with a quote went line by line
+    rows = [r for b in blocks for r in (b.rows() if isinstance(b, ColumnChunk) else b)]
+    assert [(r.line, r.fields["text"]) for r in rows] == [(2, "a"), (3, "b"), (4, "c"), (5, "q"), (6, "e")]
