@@ -74,7 +74,11 @@ def dataset_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datase
 
     project.ingest(root / "more.csv")
     ids.update({it["external_id"]: it["id"] for it in store.items(columns=("id", "external_id"))})
-    store.append_label_events([_human(ids["a1"], "neg", "carol", model_version_id="mv-test", confidence=0.75)])
+    round_id = store.add_round({"strategy": "margin", "params": {}, "seed": 0})
+    events["round"] = round_id
+    store.append_label_events(
+        [_human(ids["a1"], "neg", "carol", model_version_id="mv-test", confidence=0.75, round_id=round_id)]
+    )
     events["a1_carol"] = store.label_events(ids["a1"])[-1]["id"]
     store.append_label_events([_human(ids["a4"], None, "bob", retracts_event_id=events["a4_bob"])])
     v2 = _snapshot(project)
