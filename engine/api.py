@@ -23,7 +23,10 @@ from labelloop.engine.store import Store
 if TYPE_CHECKING:
     from labelloop.connectors.labelstudio.client import LabelStudioClient
     from labelloop.engine.prelabel import PrelabelResult
+    from labelloop.engine.quality.assess import QualityReport
     from labelloop.engine.rounds import PullResult, PushResult, RoundResult
+    from labelloop.engine.rounds.autolabel import AutoLabelResult
+    from labelloop.engine.rounds.review import ReviewPushResult
     from labelloop.engine.training import TrainResult
 
 log = logging.getLogger(__name__)
@@ -101,11 +104,12 @@ class Project:
         return base.model_copy(update={"path": Path(source).resolve(), "format": "auto"})
 
     # ---- models ----------------------------------------------------------------------------------------------
-    def train(self, *, promote: bool = True) -> TrainResult:
-        """Fit the configured head on the current labels and register a model version (serving if ``promote``)."""
+    def train(self, *, promote: bool = True, force_reason: str | None = None) -> TrainResult:
+        """Fit the configured head on the resolved labels and register a model version (serving if ``promote``).
+        Refused (:class:`GateBlocked`) when a quality gate fails, unless ``force_reason`` says why to go on."""
         from labelloop.engine.training import train
 
-        return train(self.store, self.config, self.workdir, promote=promote)
+        return train(self.store, self.config, self.workdir, promote=promote, force_reason=force_reason)
 
     def prelabel(self, *, progress: Callable[[int, int], None] | None = None) -> PrelabelResult:
         """Predictions from the serving model for every unlabelled item (embeddings only if there is no model)."""
@@ -146,6 +150,82 @@ class Project:
         from labelloop.engine.rounds import pull
 
         return pull(self.store, client or self.labelstudio(), self.config)
+
+    def pull_review(self, *, client: LabelStudioClient | None = None) -> PullResult:
+        """Pull reviewers' decisions from the review project as ``source=adjudication`` events."""
+        from labelloop.engine.rounds import pull
+
+        return pull(self.store, client or self.labelstudio(), self.config, review=True)
+
+    # ---- quality ---------------------------------------------------------------------------------------------
+    def quality(self, *, label_errors: bool = True) -> QualityReport:
+        """Resolution, gold accuracy, agreement, suspected label errors (``label_errors``: needs embeddings of the
+        labelled items) and the gates, as training would see them."""
+        from labelloop.engine.quality.assess import assess, check_label_errors, embed_for_check, resolve_store
+
+        live, resolution = resolve_store(self.store, self.config)
+        errors = None
+        eval_split = self.config.model.eval_split
+        split = {it["id"]: it["split"] for it in self.store.items(columns=("id", "split"))}
+        training = {
+            i: r.label for i, r in resolution.labels.items() if eval_split is None or split.get(i) != eval_split
+        }
+        if label_errors and training:
+            ids = sorted(training)
+            X = embed_for_check(self.store, self.config, self.workdir, ids)
+            errors = check_label_errors(
+                X,
+                [training[i] for i in ids],
+                ids,
+                self.config.task.labels,
+                min_labels=self.config.quality.gates.min_labels_for_error_rate,
+                seed=self.config.model.head.seed,
+            )
+        return assess(
+            self.store, self.config, live=live, resolution=resolution, training_labels=training, label_errors=errors
+        )
+
+    def add_gold(self, *, split: str, n: int, seed: int = 0) -> dict[str, Any]:
+        """Make ``n`` items of ``split`` gold: their imported (trusted) labels are copied as ``source=gold`` events.
+        Rounds then mix unshown gold items in at ``quality.gold.rate``."""
+        import numpy as np
+
+        from labelloop.engine.quality.gold import gold_events
+        from labelloop.engine.quality.votes import live_labels
+
+        live = live_labels(self.store.label_events())
+        candidates = [
+            it
+            for it in self.store.items(columns=("id", "split"))
+            if it["split"] == split and it["id"] in live.imported and it["id"] not in live.gold
+        ]
+        if not candidates and not live.gold:
+            raise KeyError(f"no item of split {split!r} has an imported label to make gold")
+        rng = np.random.default_rng(seed)
+        take = [candidates[i] for i in sorted(rng.permutation(len(candidates))[:n])]
+        events = gold_events(take, live.imported, already_gold=set(live.gold))
+        self.store.append_label_events(events)
+        return {"split": split, "added": len(events), "gold_items": len(live.gold) + len(events)}
+
+    def push_review(self, *, suspects: bool = False, client: LabelStudioClient | None = None) -> ReviewPushResult:
+        """Send disputed items (and with ``suspects`` the suspected label errors) to the review project."""
+        from labelloop.engine.rounds.review import push_review
+
+        report = self.quality(label_errors=suspects)
+        rows = report.label_errors.suspects if suspects and report.label_errors is not None else []
+        return push_review(
+            self.store,
+            client or self.labelstudio(),
+            self.config,
+            cases=list(report.resolution.review.values()),
+            suspects=rows,
+        )
+
+    def auto_label(self, *, seed: int = 0) -> AutoLabelResult:
+        """Auto-label confident pool items under the precision target; records an audit round to push."""
+        from labelloop.engine.rounds.autolabel import auto_label
+
+        return auto_label(self.store, self.config, self.workdir, seed=seed)
 
     # ---- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ __all__ = [
     "ModelConfig",
     "PrivacyConfig",
     "ProjectConfig",
+    "QualityConfig",
     "RoundsConfig",
     "SourceConfig",
     "StoreConfig",
@@ -184,6 +185,61 @@ class RoundsConfig(_Strict):
     cold_start_strategy: str = "typiclust"  # used while there is no model yet
 
 
+class GoldConfig(_Strict):
+    """Gold items (trusted labels) mixed into rounds: ``rate`` is the share of each round's tasks that are gold."""
+
+    rate: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class OverlapConfig(_Strict):
+    """How many annotators label a share of the tasks (Label Studio's ``maximum_annotations`` and
+    ``overlap_cohort_percentage`` project settings)."""
+
+    share: float = Field(default=0.0, ge=0.0, le=1.0)
+    annotators: int = Field(default=2, ge=2, le=20)
+
+
+class AdjudicationConfig(_Strict):
+    """How several labels of one item resolve: ``majority``, ``dawid-skene`` or ``crowdlab`` (needs pre-labels).
+    Ties and resolutions less confident than ``review_below`` go to the review queue instead."""
+
+    method: Literal["majority", "dawid-skene", "crowdlab"] = "dawid-skene"
+    review_below: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
+class GatesConfig(_Strict):
+    """Quality gates checked before training and export; ``None`` turns a gate off. A gate that cannot be measured
+    yet (no gold answered, no overlap) is reported as not measured and does not block."""
+
+    min_gold_accuracy: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    min_agreement: float | None = Field(default=0.4, ge=-1.0, le=1.0)  # Krippendorff's alpha (nominal)
+    max_label_error_rate: float | None = Field(default=0.25, ge=0.0, le=1.0)
+    min_labels_per_class: int | None = Field(default=None, ge=0)
+    min_gold_answers: int = Field(default=10, ge=1)  # gold answers needed before the gold gate is measured
+    min_overlap_items: int = Field(default=10, ge=1)  # items with ≥2 annotators before agreement is measured
+    min_labels_for_error_rate: int = Field(default=100, ge=10)  # labels before label errors are estimated
+
+
+class AutoLabelConfig(_Strict):
+    """Auto-labeling: the confidence threshold per class is the lowest whose Clopper-Pearson lower bound of
+    precision, on human-labelled held-out items, meets ``target`` at level ``1 - alpha``."""
+
+    target: float = Field(default=0.95, gt=0.0, lt=1.0)
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    min_support: int = Field(default=30, ge=5)
+    audit_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
+class QualityConfig(_Strict):
+    """Gold items, overlap, adjudication, gates and auto-labeling (the quality loop)."""
+
+    gold: GoldConfig = GoldConfig()
+    overlap: OverlapConfig = OverlapConfig()
+    adjudication: AdjudicationConfig = AdjudicationConfig()
+    gates: GatesConfig = GatesConfig()
+    autolabel: AutoLabelConfig = AutoLabelConfig()
+
+
 class ProjectConfig(_Strict):
     """A labelloop project: the task, its store, its data source and its privacy policy."""
 
@@ -197,6 +253,7 @@ class ProjectConfig(_Strict):
     model: ModelConfig = ModelConfig()
     labelstudio: LabelStudioConfig = LabelStudioConfig()
     rounds: RoundsConfig = RoundsConfig()
+    quality: QualityConfig = QualityConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)

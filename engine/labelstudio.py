@@ -44,3 +44,14 @@ def project_key(cfg: ProjectConfig) -> str:
 
 def ensure_project(client: LabelStudioClient, cfg: ProjectConfig) -> int:
     return client.ensure_project(project_key(cfg), f"labelloop {cfg.project}", cfg.task.labels)
+
+
+def review_project_key(cfg: ProjectConfig) -> str:
+    return f"{project_key(cfg)}-review"
+
+
+def ensure_review_project(client: LabelStudioClient, cfg: ProjectConfig) -> int:
+    """The reviewers' project: disputed items and suspected label errors, with the evidence above each text."""
+    return client.ensure_project(
+        review_project_key(cfg), f"labelloop {cfg.project} review", cfg.task.labels, review=True
+    )

@@ -22,13 +22,12 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from labelloop.engine.config import ConfigError, ProjectConfig
 from labelloop.engine.embedding import cache_for, embed_store_items, open_runner
+from labelloop.engine.quality.resolution import RULE_VERSION as RESOLUTION_RULE
 from labelloop.engine.store import Store
 from labelloop.models.encoders.spec import encoder_fingerprint
 from labelloop.models.versions import TrainedModel, model_version_id, save_model
 
 log = logging.getLogger(__name__)
-
-RESOLUTION_RULE = "latest-event"  # quality-aware resolution (gold, adjudication) replaces this later
 
 
 class NotEnoughLabels(RuntimeError):
@@ -66,11 +65,18 @@ def snapshot_labels(
     labels: dict[int, str],
     items: list[dict[str, Any]],
     exclude_split: str | None,
+    rules: dict[int, str] | None = None,
 ) -> DatasetSnapshot:
     """Freeze ``labels`` (item id → current label) of the ``items`` (rows with ``id``, ``identity_hash``, ``split``)
-    outside ``exclude_split`` into an immutable manifest recorded in the store."""
+    outside ``exclude_split`` into an immutable manifest recorded in the store; ``rules`` says how each label was
+    resolved (gold, human, consensus:dawid-skene, ...)."""
     rows = [
-        {"item": it["identity_hash"], "item_id": it["id"], "label": labels[it["id"]], "rule": RESOLUTION_RULE}
+        {
+            "item": it["identity_hash"],
+            "item_id": it["id"],
+            "label": labels[it["id"]],
+            "rule": (rules or {}).get(it["id"], RESOLUTION_RULE),
+        }
         for it in items
         if it["id"] in labels and (exclude_split is None or it["split"] != exclude_split)
     ]
@@ -96,17 +102,28 @@ def _expected_calibration_error(probs: np.ndarray, y_idx: np.ndarray) -> float:
     return float(expected_calibration_error(probs, y_idx))
 
 
-def train(store: Store, cfg: ProjectConfig, workdir: Path, *, promote: bool = True) -> TrainResult:
-    """Fit the configured head on the current labels; register (and by default serve) the model version."""
+def train(
+    store: Store, cfg: ProjectConfig, workdir: Path, *, promote: bool = True, force_reason: str | None = None
+) -> TrainResult:
+    """Fit the configured head on the resolved labels; register (and by default serve) the model version.
+
+    The quality gates run first, on the labels this run would train on; a failed gate raises
+    :class:`~labelloop.engine.quality.gates.GateBlocked` unless ``force_reason`` is given, which is then recorded
+    in the model version's metrics with the gate results.
+    """
+    from labelloop.engine.quality.assess import assess, check_label_errors, resolve_store
+    from labelloop.engine.quality.gates import GateBlocked, blocked
     from labelloop.models.heads import make_calibrator, make_head
     from labelloop.models.heads.registry import UnknownHeadError
 
     mc = cfg.model
     classes = list(cfg.task.labels)
     # One read of the labels and items serves the snapshot and the evaluation set, so both see the same state.
-    labels_now = store.current_labels()
+    live, resolution = resolve_store(store, cfg)
+    labels_now = resolution.label_map()
+    rules = {i: r.rule for i, r in resolution.labels.items()}
     items = store.items(columns=("id", "identity_hash", "text", "uri", "content_hash", "split"))
-    snap = snapshot_labels(store, workdir, labels=labels_now, items=items, exclude_split=mc.eval_split)
+    snap = snapshot_labels(store, workdir, labels=labels_now, items=items, exclude_split=mc.eval_split, rules=rules)
     present = sorted(set(snap.labels))
     if len(present) < 2:
         raise NotEnoughLabels(
@@ -134,6 +151,28 @@ def train(store: Store, cfg: ProjectConfig, workdir: Path, *, promote: bool = Tr
             else None
         )
 
+    errors = check_label_errors(
+        X,
+        snap.labels,
+        snap.item_ids,
+        classes,
+        min_labels=cfg.quality.gates.min_labels_for_error_rate,
+        seed=mc.head.seed,
+    )
+    report = assess(
+        store,
+        cfg,
+        live=live,
+        resolution=resolution,
+        training_labels=dict(zip(snap.item_ids, snap.labels, strict=True)),
+        label_errors=errors,
+    )
+    failed = blocked(report.gates)
+    if failed and not force_reason:
+        raise GateBlocked("training", report.gates)
+    if failed:
+        log.warning("training forced past %d failed gate(s): %s", len(failed), force_reason)
+
     try:
         head = make_head(mc.head.name, **mc.head.params)
     except UnknownHeadError as err:
@@ -142,7 +181,15 @@ def train(store: Store, cfg: ProjectConfig, workdir: Path, *, promote: bool = Tr
         raise ConfigError(f"model.head.params: {err}") from None
     head.fit(X[~cal_mask], y[~cal_mask].astype(str))
     model = TrainedModel(head=head, calibrator=None, classes=classes)
-    metrics: dict[str, Any] = {"train_labels": int((~cal_mask).sum()), "classes_present": present}
+    metrics: dict[str, Any] = {
+        "train_labels": int((~cal_mask).sum()),
+        "classes_present": present,
+        "gates": [g.as_dict() for g in report.gates],
+        "label_error_rate": errors.rate,
+        "resolution": {"method": resolution.method, "review_queue": len(resolution.review)},
+    }
+    if failed:
+        metrics["forced_past_gates"] = {"reason": force_reason, "failed": [g.gate for g in failed]}
 
     if use_cal:
         y_cal_idx = np.array([classes.index(c) for c in y[cal_mask]])

@@ -29,6 +29,7 @@ from labelloop.connectors.labelstudio.config import (
     LabelSchema,
     choice_result,
     label_from_result,
+    review_config,
     text_classification_config,
 )
 from labelloop.connectors.labelstudio.errors import (
@@ -188,7 +189,7 @@ class LabelStudioClient:
 
     # ------------------------------------------------------------------------------------------------ projects
 
-    def ensure_project(self, key: str, title: str, labels: Sequence[str]) -> int:
+    def ensure_project(self, key: str, title: str, labels: Sequence[str], *, review: bool = False) -> int:
         """The id of the project marked ``labelloop:<key>``, created with a text-classification config if absent.
 
         The config is generated from ``labels`` and validated before use. A found project whose labels differ
@@ -196,7 +197,7 @@ class LabelStudioClient:
         :class:`LabelStudioError` naming both ids.
         """
         marker = project_marker(key)
-        config = text_classification_config(labels)
+        config = review_config(labels) if review else text_classification_config(labels)
         wanted = LabelSchema.from_config(config)
         with self._errors("list projects"):
             found = [p for p in self._sdk.projects.list() if marker in (p.description or "").splitlines()]
@@ -480,6 +481,25 @@ class LabelStudioClient:
         with self._errors(f"delete annotation {annotation_id}"):
             self._sdk.annotations.delete(id=annotation_id)
 
+    def set_overlap(self, project_id: int, *, annotators: int, share: float) -> None:
+        """Ask Label Studio to give ``share`` of the tasks to ``annotators`` people each (its own overlap cohort:
+        ``maximum_annotations`` and ``overlap_cohort_percentage``); the label stream then serves them that way."""
+        with self._errors(f"set overlap of project {project_id}"):
+            self._sdk.projects.update(
+                id=project_id,
+                maximum_annotations=annotators if share > 0 else 1,
+                overlap_cohort_percentage=round(share * 100),
+            )
+
+    def task_overlaps(self, project_id: int) -> dict[int, int]:
+        """``{item_id: overlap}``: how many annotators Label Studio wants on each task."""
+        out: dict[int, int] = {}
+        for task in self._list_tasks(project_id, "id,data,overlap", None):
+            item_id = (task.get("data") or {}).get("item_id")
+            if item_id is not None:
+                out[int(item_id)] = int(task.get("overlap") or 1)
+        return out
+
     def project_model_version(self, project_id: int) -> str | None:
         """The project's current model version (set by the server from imported predictions)."""
         with self._errors(f"get project {project_id}"):
@@ -494,6 +514,8 @@ class LabelStudioClient:
 
 def _task_payload(task: TaskToPush) -> dict[str, Any]:
     payload: dict[str, Any] = {"data": {"text": task.text, "item_id": task.item_id}}
+    if task.context is not None:
+        payload["data"]["context"] = task.context
     if task.prelabel is not None:
         payload["predictions"] = [
             {

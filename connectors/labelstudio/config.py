@@ -52,6 +52,18 @@ def text_classification_config(labels: Sequence[str]) -> str:
     )
 
 
+def review_config(labels: Sequence[str]) -> str:
+    """Review (adjudication) of disputed items: the same choices, with the evidence shown above the text (the
+    annotators' labels, or why a label looks wrong) from the task's ``$context``."""
+    checked = _check_labels(labels)
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in checked)
+    return (
+        f'<View><Header value="$context"/><Text name="{TEXT_NAME}" value="${TEXT_NAME}"/>'
+        f'<Choices name="{CHOICES_NAME}" toName="{TEXT_NAME}" choice="single">'
+        f"{choices}</Choices></View>"
+    )
+
+
 def validate_label_config(config: str) -> None:
     """Parse and validate with the SDK's ``LabelInterface``; raise ``ValueError`` with its message if invalid."""
     from label_studio_sdk.label_interface import LabelInterface

@@ -45,16 +45,24 @@ class SimulatedAnnotator:
         project_id: int,
         labels: Sequence[str],
         *,
-        error_rate: float = 0.0,
+        error_rate: float | Mapping[str, float] = 0.0,
         skip_rate: float = 0.0,
         lead_time_s: tuple[float, float] = (2.0, 20.0),
         seed: int = 0,
+        weights: Mapping[str, float] | None = None,
     ) -> None:
         if not clients:
             raise ValueError("at least one annotator client is needed")
-        for name, value in (("error_rate", error_rate), ("skip_rate", skip_rate)):
+        rates = dict(error_rate) if isinstance(error_rate, Mapping) else dict.fromkeys(clients, error_rate)
+        missing = sorted(set(clients) - set(rates))
+        if missing:
+            raise ValueError(f"error_rate has no rate for annotators {missing}")
+        for name, value in [*((f"error_rate[{a}]", r) for a, r in rates.items()), ("skip_rate", skip_rate)]:
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]; got {value}")
+        w = dict(weights) if weights is not None else dict.fromkeys(clients, 1.0)
+        if sorted(w) != sorted(clients) or any(v <= 0 for v in w.values()):
+            raise ValueError(f"weights must give every annotator a positive weight; got {w}")
         if lead_time_s[0] < 0 or lead_time_s[1] < lead_time_s[0]:
             raise ValueError(f"lead_time_s must be (low, high) with 0 <= low <= high; got {lead_time_s}")
         if len(labels) < 2:
@@ -62,7 +70,8 @@ class SimulatedAnnotator:
         self.clients = dict(clients)
         self.project_id = project_id
         self.labels = list(labels)
-        self.error_rate = error_rate
+        self.error_rates = rates
+        self.weights = w
         self.skip_rate = skip_rate
         self.lead_time_s = lead_time_s
         self.rng = np.random.default_rng(seed)
@@ -72,18 +81,26 @@ class SimulatedAnnotator:
         task_ids: Mapping[int, int],
         true_labels: Mapping[int, str],
         *,
-        annotators_per_task: int = 1,
+        annotators_per_task: int | Mapping[int, int] = 1,
     ) -> list[SimulatedAnnotation]:
-        """One pass over the tasks, in item-id order (deterministic for a seed); returns what was written."""
+        """One pass over the tasks, in item-id order (deterministic for a seed); returns what was written.
+
+        ``annotators_per_task`` is one count for all, or per item (e.g. Label Studio's task overlap); annotators
+        are drawn without replacement in proportion to their ``weights``."""
         names = sorted(self.clients)
-        if not 1 <= annotators_per_task <= len(names):
-            raise ValueError(f"annotators_per_task must be in 1..{len(names)}; got {annotators_per_task}")
+        w = np.array([self.weights[n] for n in names], dtype=float)
+        p = None if np.all(w == w[0]) else w / w.sum()  # equal weights: numpy's uniform draw, as before
         written: list[SimulatedAnnotation] = []
         for item_id in sorted(task_ids):
             if item_id not in true_labels:
                 raise KeyError(f"no true label for item {item_id}")
             truth = true_labels[item_id]
-            picked = self.rng.choice(len(names), size=annotators_per_task, replace=False)
+            count = (
+                annotators_per_task.get(item_id, 1) if isinstance(annotators_per_task, Mapping) else annotators_per_task
+            )
+            if not 1 <= count <= len(names):
+                raise ValueError(f"annotators_per_task must be in 1..{len(names)}; got {count} for item {item_id}")
+            picked = self.rng.choice(len(names), size=count, replace=False, p=p)
             for index in sorted(int(i) for i in picked):
                 written.append(self._one(names[index], item_id, task_ids[item_id], truth))
         log.info("simulator.annotate project_id=%s annotations=%d", self.project_id, len(written))
@@ -98,7 +115,7 @@ class SimulatedAnnotator:
             )
             return SimulatedAnnotation(ann_id, task_id, item_id, name, None, False, True)
         label, is_error = truth, False
-        if self.rng.random() < self.error_rate:
+        if self.rng.random() < self.error_rates[name]:
             label = str(self.rng.choice([x for x in self.labels if x != truth]))
             is_error = True
         ann_id = client.create_annotation(task_id, label, project_id=self.project_id, lead_time_s=lead)

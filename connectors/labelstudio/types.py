@@ -26,6 +26,7 @@ class TaskToPush:
     item_id: int
     text: str
     prelabel: PreLabel | None = None
+    context: str | None = None  # evidence shown to a reviewer (review projects only)
 
 
 @dataclass(frozen=True)

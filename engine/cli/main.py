@@ -10,26 +10,33 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-import labelloop
-from labelloop.connectors.labelstudio.errors import LabelStudioAuthError, LabelStudioUnavailable, PortInUseError
-from labelloop.connectors.sources import SourceError
 from labelloop.engine.api import Project
+from labelloop.engine.cli.common import (
+    DEFAULT_CONFIG,
+    DEMO_CONFIG,
+    ERROR_EXIT_CODES,
+    ConfigOpt,
+    JsonOpt,
+    WorkdirOpt,
+    _emit,
+    err,
+    handle_errors,
+    out,
+)
+from labelloop.engine.cli.dataset import dataset_app
+from labelloop.engine.cli.quality import quality_app
 from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.ingest import IngestSummary
-from labelloop.engine.rounds.select import NothingToSelect
-from labelloop.engine.store import StoreUnavailable
-from labelloop.engine.training import NotEnoughLabels
+
+__all__ = ["ERROR_EXIT_CODES", "app", "main"]
 
 app = typer.Typer(
     name="labelloop",
@@ -38,62 +45,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
 log = logging.getLogger("labelloop.cli")
-
-PACKAGE_DIR = Path(labelloop.__file__).resolve().parent
-DEFAULT_CONFIG = Path("labelloop.yaml")
-DEMO_CONFIG = PACKAGE_DIR / "configs" / "demo.yaml"
-
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Project config (YAML).")]
-WorkdirOpt = Annotated[
-    Path | None, typer.Option("--workdir", "-w", help="Folder for the store, keys and caches (default ./.labelloop).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of tables.")]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fail(code: ExitCode, message: str) -> typer.Exit:
-    err.print(f"[bold red]error[/]: {message}", highlight=False, markup=True)
-    return typer.Exit(int(code))
-
-
-# Engine exceptions → exit codes, first match wins (order matters only for subclasses).
-ERROR_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
-    (ConfigError, ExitCode.BAD_INPUT),
-    (SourceError, ExitCode.BAD_INPUT),
-    (PortInUseError, ExitCode.BAD_INPUT),
-    (StoreUnavailable, ExitCode.STORE_UNAVAILABLE),
-    (NotEnoughLabels, ExitCode.NOT_ENOUGH_LABELS),
-    (NothingToSelect, ExitCode.NOTHING_TO_DO),
-    (LabelStudioAuthError, ExitCode.AUTH_FAILED),
-    (LabelStudioUnavailable, ExitCode.SERVICE_UNREACHABLE),
-    (KeyError, ExitCode.BAD_INPUT),
-)
-
-
-def handle_errors(fn: F) -> F:
-    """Map the engine's exceptions onto exit codes with one clear message each; anything else is a bug (exit 1,
-    with its traceback)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            raise _fail(ExitCode.INTERNAL_ERROR, "interrupted") from None
-        except Exception as e:
-            for exc_type, code in ERROR_EXIT_CODES:
-                if isinstance(e, exc_type):
-                    message = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-                    raise _fail(code, message) from None
-            raise
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
@@ -105,13 +57,6 @@ def _main(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-
-def _emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, default=str, sort_keys=True) + "\n")
-    else:
-        render(data)
 
 
 # ---- init --------------------------------------------------------------------------------------------------------
@@ -198,10 +143,19 @@ def _train_table(d: dict[str, Any]) -> None:
 
 @app.command()
 @handle_errors
-def train(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
-    """Fit the head on the current labels (eval split held out), register a model version and serve it."""
+def train(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    workdir: WorkdirOpt = None,
+    as_json: JsonOpt = False,
+    force_reason: Annotated[
+        str | None,
+        typer.Option("--force-reason", help="Train despite failed quality gates; the reason is recorded."),
+    ] = None,
+) -> None:
+    """Fit the head on the resolved labels (eval split held out), register a model version and serve it.
+    Refused with exit code 8 when a quality gate fails (see `labelloop quality`)."""
     with Project.from_config_file(config, workdir=workdir) as project:
-        _emit(project.train().as_dict(), as_json, _train_table)
+        _emit(project.train(force_reason=force_reason).as_dict(), as_json, _train_table)
 
 
 @app.command()
@@ -496,6 +450,10 @@ def demo(
         out.print(t)
 
     _emit(result, as_json, render)
+
+
+app.add_typer(quality_app, name="quality")
+app.add_typer(dataset_app, name="dataset")
 
 
 def main() -> None:

@@ -156,3 +156,20 @@ def krippendorff_alpha(
     d_e = float((np.outer(n_c, n_c) * delta).sum() / (n * (n - 1)))
     value = 1.0 if d_e == 0 else 1.0 - d_o / d_e
     return AgreementResult(value, used_items, used_ratings)
+
+
+def specific_agreement(ratings: Sequence[Rating], categories: Sequence[Hashable]) -> dict[Hashable, float | None]:
+    """Per-class (specific) agreement: of all the annotator pairs where one said class ``c``, the share where the
+    other said ``c`` too: ``Σ_i n_ic (n_ic - 1) / Σ_i n_ic (n_i - 1)`` (Uebersax 1982). ``None`` for a class no
+    overlapped item received."""
+    num = dict.fromkeys(categories, 0.0)
+    den = dict.fromkeys(categories, 0.0)
+    for v in _by_item(ratings).values():
+        n_i = len(v)
+        if n_i < 2:
+            continue
+        for c in categories:
+            n_ic = sum(1 for x in v.values() if x == c)
+            num[c] += n_ic * (n_ic - 1)
+            den[c] += n_ic * (n_i - 1)
+    return {c: (num[c] / den[c] if den[c] else None) for c in categories}

@@ -24,7 +24,7 @@ from labelloop.connectors.labelstudio.client import LabelStudioClient
 from labelloop.connectors.labelstudio.server import LABEL_STUDIO_VERSION
 from labelloop.connectors.labelstudio.types import PulledAnnotation, PulledTask
 from labelloop.engine.config import ProjectConfig
-from labelloop.engine.labelstudio import ensure_project
+from labelloop.engine.labelstudio import ensure_project, ensure_review_project
 from labelloop.engine.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,11 @@ def _ext_id(project_id: int, ann: PulledAnnotation) -> str:
     return f"ls:{project_id}:{ann.task_id}:{ann.annotation_id}:{ann.updated_at.isoformat()}"
 
 
-def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig) -> PullResult:
-    project_id = ensure_project(client, cfg)
+def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig, *, review: bool = False) -> PullResult:
+    """Pull the labeling project, or with ``review`` the reviewers' project, whose decisions become events with
+    ``source=adjudication``."""
+    project_id = ensure_review_project(client, cfg) if review else ensure_project(client, cfg)
+    source = "adjudication" if review else "human"
     cursor_name = f"labelstudio:{project_id}:pull"
     cursor = store.get_sync(cursor_name)
     tasks, new_cursor = client.pull_changes(project_id, cursor)  # raises before anything is written
@@ -92,7 +95,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig) -> PullRes
             annotator = ann.annotator_email or (f"ls-user:{ann.annotator_id}" if ann.annotator_id else None)
             if annotator:
                 annotators.add(annotator)
-            events.append(_annotation_event(project_id, task, ann, push, annotator, ext))
+            events.append(_annotation_event(project_id, task, ann, push, annotator, ext, source))
         for (task_id, ann_id), evs in by_annotation.items():
             if task_id != task.task_id or ann_id in present:
                 continue
@@ -104,7 +107,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig) -> PullRes
                     {
                         "item_id": e["item_id"],
                         "label": None,
-                        "source": "human",
+                        "source": source,
                         "annotator": e["annotator"],
                         "tool": TOOL,
                         "tool_version": LABEL_STUDIO_VERSION,
@@ -119,7 +122,8 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig) -> PullRes
                 )
     result.events_written = store.record_pull(events, cursor_name, new_cursor)
     result.annotators = sorted(annotators)
-    _close_finished_rounds(store, project_id)
+    if not review:
+        _close_finished_rounds(store, project_id)
     log.info("pull project=%d %s", project_id, {k: v for k, v in result.as_dict().items() if k != "annotators"})
     return result
 
@@ -131,6 +135,7 @@ def _annotation_event(
     push: dict[str, Any] | None,
     annotator: str | None,
     ext: str,
+    source: str,
 ) -> dict[str, Any]:
     label = None if ann.was_cancelled else ann.label
     prelabel = ann.prediction_label or (push["prelabel"] if push else None)
@@ -138,7 +143,7 @@ def _annotation_event(
     return {
         "item_id": task.item_id,
         "label": label,
-        "source": "human",
+        "source": source,
         "annotator": annotator,
         "tool": TOOL,
         "tool_version": LABEL_STUDIO_VERSION,

@@ -46,6 +46,8 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
         prelabel = PreLabel(label=p["label"], score=float(p["score"]), model_version=version) if p else None
         tasks.append(TaskToPush(item_id=item_id, text=texts[item_id], prelabel=prelabel))
     project_id = ensure_project(client, cfg)
+    overlap = cfg.quality.overlap  # set on every push, so a changed config reaches the project before new tasks
+    client.set_overlap(project_id, annotators=overlap.annotators, share=overlap.share)
     mapping = client.push_tasks(project_id, tasks, chunk_size=cfg.labelstudio.push_chunk)
     recorded = store.add_pushed_tasks(
         [

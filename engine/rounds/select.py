@@ -72,6 +72,25 @@ def _model_inputs(model: TrainedModel, X: np.ndarray, requires: frozenset[str]) 
     return out
 
 
+def _gold_for_round(store: Store, cfg: ProjectConfig, k: int, rng: np.random.Generator) -> list[int]:
+    """Gold items for a round of ``k`` picks so that they make ``quality.gold.rate`` of its tasks; each gold item is
+    shown once per project (never pushed twice)."""
+    rate = cfg.quality.gold.rate
+    if rate <= 0 or k == 0:
+        return []
+    from labelloop.engine.quality.votes import live_labels
+
+    gold = sorted(live_labels(store.label_events()).gold)
+    pushed = {t["item_id"] for t in store.pushed_tasks()}
+    pending = {i for r in store.rounds() if r["state"] == "selected" for i in r["picked_item_ids"]["item_ids"]}
+    candidates = np.array([i for i in gold if i not in pushed and i not in pending], dtype=np.int64)
+    want = max(1, round(k * rate / (1 - rate)))
+    if len(candidates) < want:
+        log.warning("gold: %d gold items left unshown, %d wanted for this round", len(candidates), want)
+    take = min(want, len(candidates))
+    return sorted(int(i) for i in rng.choice(candidates, size=take, replace=False)) if take else []
+
+
 def select_round(
     store: Store,
     cfg: ProjectConfig,
@@ -144,13 +163,18 @@ def select_round(
     except PoolExhaustedError as err:
         raise NothingToSelect(str(err)) from err
     item_ids = [int(pool[int(i)]["id"]) for i in picks]
+    gold_ids = _gold_for_round(store, cfg, len(item_ids), rng)
+    if gold_ids:
+        # Mixed in at random positions: annotators must not be able to tell gold from ordinary tasks.
+        item_ids = [int(i) for i in rng.permutation(np.array(item_ids + gold_ids, dtype=np.int64))]
+        notes.append(f"{len(gold_ids)} gold items mixed in")
     round_id = store.add_round(
         {
             "strategy": name,
             "params": strat.get_params(),
             "seed": int(seed),
             "model_version_id": serving["id"] if serving else None,
-            "picked_item_ids": {"item_ids": item_ids},
+            "picked_item_ids": {"item_ids": item_ids, "gold_item_ids": gold_ids},
             "state": "selected",
         }
     )
