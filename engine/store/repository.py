@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime, Engine, Table, func, insert, select, update
@@ -21,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from labelloop.engine.store.db import StoreUnavailable, create_store_engine, current_revision, head_revision, migrate
 from labelloop.engine.store.models import (
     LABEL_SOURCES,
+    Base,
     DatasetVersion,
     IngestRun,
     Item,
@@ -50,6 +52,36 @@ class StoreCounts:
     labelled_items: int
     labels_by_class: dict[str, int]
     ingest_runs: int
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    """Validated source rows of one ingest chunk as parallel columns in file order (see :meth:`Store.import_batch`).
+
+    ``labels[i]`` not None makes an import label event with external id ``f"{event_prefix}{lines[i]}"``.
+    """
+
+    run_id: int
+    source: str
+    lines: Sequence[int]
+    identity_hashes: Sequence[str]
+    content_hashes: Sequence[str]
+    texts: Sequence[str]
+    external_ids: Sequence[str | None]
+    splits: Sequence[str | None]
+    labels: Sequence[str | None]
+    event_prefix: str
+    annotator: str
+    tool: str
+    tool_version: str | None
+    metadata: Sequence[dict[str, Any]] | None = None  # None: no metadata on any row
+    original_texts: Sequence[str | None] | None = None
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    items_added: int
+    label_events_added: int
 
 
 class Store:
@@ -134,6 +166,95 @@ class Store:
             # SQLite gives new rows ids above the old maximum; a concurrent writer's rows are filtered by hash.
             new = conn.execute(select(Item.identity_hash, Item.id).where(Item.id > before))
             return {h: int(i) for h, i in new if h in ours}
+
+    @property
+    def supports_import_batch(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def import_batch(self, batch: ImportBatch) -> ImportCounts:
+        """Add one chunk's items (first occurrence of an identity wins, known identities are skipped) and their
+        import label events, in one transaction; SQLite only (see :attr:`supports_import_batch`).
+
+        The work stays in SQLite's C code: one ``executemany`` with ``ON CONFLICT DO NOTHING`` on the unique
+        identity, one scan of the rows just added for their ids, one ``executemany`` for the events. Events of rows
+        whose item existed before this chunk are skipped if already recorded, so a re-ingest adds nothing.
+        """
+        if not batch.lines:
+            return ImportCounts(0, 0)
+        now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
+        items_sql = (
+            "INSERT INTO items (identity_hash, content_hash, kind, text, original_text, external_id, split, source, "
+            "source_line, ingest_run_id, metadata, redactions, ingested_at) "
+            f"VALUES (?, ?, 'text', ?, ?, ?, ?, {_sqlite_literal(batch.source)}, ?, {int(batch.run_id)}, ?, '{{}}', "
+            f"{now}) ON CONFLICT (identity_hash) DO NOTHING"
+        )
+        metadata = ["{}" if not m else json.dumps(m) for m in batch.metadata] if batch.metadata else repeat("{}")
+        originals = batch.original_texts if batch.original_texts is not None else repeat(None)
+        events_sql = (
+            "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
+            f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
+            f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
+        )
+        with self.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+            rows = zip(
+                batch.identity_hashes,
+                batch.content_hashes,
+                batch.texts,
+                originals,
+                batch.external_ids,
+                batch.splits,
+                batch.lines,
+                metadata,
+                strict=False,  # the repeat() columns are endless; the others have one value per row
+            )
+            cur.executemany(items_sql, rows)
+            # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
+            new = dict(
+                cur.execute(
+                    "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?", (before, batch.run_id)
+                ).fetchall()
+            )
+            labelled = [
+                (line, h, label)
+                for line, h, label in zip(batch.lines, batch.identity_hashes, batch.labels, strict=True)
+                if label is not None
+            ]
+            dup_hashes = list({h for line, h, _ in labelled if line not in new})
+            known: dict[str, int] = {}
+            for i in range(0, len(dup_hashes), _IN_BATCH):
+                part = dup_hashes[i : i + _IN_BATCH]
+                marks = ",".join("?" * len(part))
+                known.update(cur.execute(f"SELECT identity_hash, id FROM items WHERE identity_hash IN ({marks})", part))
+            events: list[tuple[int, str, str]] = []
+            old: list[tuple[int, str, str]] = []
+            prefix = batch.event_prefix
+            for line, h, label in labelled:
+                item_id = new.get(line)
+                if item_id is not None:
+                    events.append((item_id, label, f"{prefix}{line}"))
+                else:
+                    item_id = known[h]
+                    (old if item_id <= before else events).append((item_id, label, f"{prefix}{line}"))
+            if old:  # only rows of items that existed before this chunk can have been imported already
+                seen: set[tuple[int, str]] = set()
+                ext = [e for _, _, e in old]
+                for i in range(0, len(ext), _IN_BATCH):
+                    part = ext[i : i + _IN_BATCH]
+                    marks = ",".join("?" * len(part))
+                    seen.update(
+                        cur.execute(
+                            "SELECT item_id, external_id FROM label_events "
+                            f"WHERE source = 'import' AND external_id IN ({marks})",
+                            part,
+                        )
+                    )
+                events.extend(e for e in old if (e[0], e[2]) not in seen)
+                events.sort(key=lambda e: int(e[2][len(prefix) :]))
+            cur.executemany(events_sql, events)
+            cur.close()
+        return ImportCounts(items_added=len(new), label_events_added=len(events))
 
     def existing_item_ids(self, item_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
@@ -405,6 +526,23 @@ def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC) if dt.tzinfo is not None else dt
 
 
+def _sqlite_literal(value: str | None) -> str:
+    """A constant as an SQL literal, so ``executemany`` binds only what varies per row."""
+    if value is None:
+        return "NULL"
+    if "\x00" in value:
+        raise ValueError(f"NUL character in a value written to the store: {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _orm_attribute_names(table: Table) -> dict[str, str]:
+    """``{column key: ORM attribute name}`` for the mapped class of ``table``."""
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table:
+            return {col.key: prop.key for prop in mapper.column_attrs for col in prop.columns}
+    return {}
+
+
 def _sqlite_bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """executemany straight through the DBAPI: SQLAlchemy's per-row parameter processing costs more than SQLite.
 
@@ -413,12 +551,15 @@ def _sqlite_bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str,
     """
     now = utcnow().strftime(_SQLITE_TS)
     first = rows[0]
+    attrs = _orm_attribute_names(table)
     names: list[str] = []
     columns: list[list[Any]] = []
     for c in table.columns:
-        if c.primary_key and c.key not in first:
+        # Rows may name a column by its ORM attribute (Item.meta is the column "metadata"), as insert(Item) allows.
+        key = c.key if c.key in first else attrs.get(c.key, c.key)
+        if c.primary_key and key not in first:
             continue
-        values = [r.get(c.key) for r in rows]
+        values = [r.get(key) for r in rows]
         if isinstance(c.type, JSON):
             values = ["{}" if not v else json.dumps(v) for v in values]
         elif isinstance(c.type, DateTime):
