@@ -21,6 +21,7 @@ from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.quality.gates import GateBlocked
 from labelloop.engine.rounds.select import NothingToSelect
+from labelloop.engine.scheduling.lock import LockHeld
 from labelloop.engine.store import StoreUnavailable
 from labelloop.engine.training import NotEnoughLabels
 
@@ -54,6 +55,7 @@ ERROR_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (StoreUnavailable, ExitCode.STORE_UNAVAILABLE),
     (NotEnoughLabels, ExitCode.NOT_ENOUGH_LABELS),
     (GateBlocked, ExitCode.GATE_BLOCKED),
+    (LockHeld, ExitCode.LOCK_HELD),
     (NothingToSelect, ExitCode.NOTHING_TO_DO),
     (LabelStudioAuthError, ExitCode.AUTH_FAILED),
     (LabelStudioUnavailable, ExitCode.SERVICE_UNREACHABLE),
