@@ -218,11 +218,23 @@ class RayRunner:
         )
 
     def embed(self, inputs: NDArray[np.object_], spec: EncoderSpec) -> EncodeResult:
-        """Vectors ``(n, d)`` in input order; actors start, load the model, embed, and exit within this call."""
+        """Vectors ``(n, d)`` in input order; actors start, load the model, embed, and exit within this call.
+
+        Through Ray Client (``ray://``) the pipeline runs inside one zero-CPU task on the cluster: Ray Data's
+        executor needs a core worker in its driver, which a client process does not have.
+        """
         n = len(inputs)
         start = time.perf_counter()
         if n == 0:
             raise ValueError("RayRunner.embed needs at least one input (an empty dataset has no vector width)")
+        if _ray_client_connected():
+            import ray
+
+            task = ray.remote(num_cpus=0)(_embed_on_cluster)
+            params = {"actors": self.actors, "block_rows": self.block_rows, "batch_rows": self.batch_rows}
+            result: EncodeResult = ray.get(task.remote(params, inputs, spec))
+            self.last_seconds = time.perf_counter() - start
+            return result
         vectors: NDArray[np.float32] | None = None
         padded = np.zeros(n, dtype=np.int64)
         seen = np.zeros(n, dtype=bool)
@@ -238,6 +250,18 @@ class RayRunner:
             raise RuntimeError(f"Ray pipeline returned {int(seen.sum())} of {n} rows")
         self.last_seconds = time.perf_counter() - start
         return EncodeResult(vectors=vectors, padded_lengths=padded)
+
+
+def _ray_client_connected() -> bool:
+    import ray.util.client
+
+    return bool(ray.util.client.ray.is_connected())
+
+
+def _embed_on_cluster(params: dict[str, int], inputs: NDArray[np.object_], spec: EncoderSpec) -> EncodeResult:
+    """Runs as a Ray task on the cluster (a full worker): the same pipeline a local driver runs."""
+    _quiet_ray_data()
+    return RayRunner(**params).embed(inputs, spec)
 
 
 # -- orchestration ---------------------------------------------------------------------------------------------------
