@@ -26,10 +26,12 @@ from labelloop.models.encoders.spec import EncoderSpec
 __all__ = [
     "ComputeConfig",
     "ConfigError",
+    "DriftConfig",
     "HeadConfig",
     "IngestConfig",
     "LabelStudioConfig",
     "ModelConfig",
+    "OpsConfig",
     "PrivacyConfig",
     "ProjectConfig",
     "QualityConfig",
@@ -240,6 +242,32 @@ class QualityConfig(_Strict):
     autolabel: AutoLabelConfig = AutoLabelConfig()
 
 
+class OpsConfig(_Strict):
+    """Operations metrics: the rates that turn annotation into cost (``None``: cost is not reported) and the
+    Prometheus Pushgateway the cycle pushes its summary to (``None``: no push)."""
+
+    hourly_rate: float | None = Field(default=None, ge=0.0)  # per hour of annotation lead time
+    per_task_rate: float | None = Field(default=None, ge=0.0)  # per human answer (label or skip)
+    currency: str = Field(default="USD", min_length=1, max_length=8)
+    pushgateway_url: str | None = None
+    metrics_port: int = Field(default=9464, ge=1, le=65535)  # `labelloop metrics serve` (127.0.0.1 by default)
+
+
+class DriftConfig(_Strict):
+    """Drift alerts between a model's training data and a new batch: an alert is raised when any test crosses its
+    threshold (embedding two-sample test p-value below ``p_value`` or domain-classifier AUC above
+    ``classifier_auc``, predicted-label PSI above ``psi`` or its chi-square p-value below ``p_value``, mean
+    confidence lower by more than ``confidence_drop``). ``max_samples`` bounds each side of the embedding tests."""
+
+    embedding_test: Literal["mmd", "classifier", "both"] = "mmd"
+    p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
+    psi: float = Field(default=0.2, gt=0.0)
+    confidence_drop: float = Field(default=0.1, gt=0.0, le=1.0)
+    classifier_auc: float = Field(default=0.75, gt=0.5, le=1.0)
+    max_samples: int = Field(default=500, ge=20)
+    permutations: int = Field(default=500, ge=20)
+
+
 class ProjectConfig(_Strict):
     """A labelloop project: the task, its store, its data source and its privacy policy."""
 
@@ -254,6 +282,8 @@ class ProjectConfig(_Strict):
     labelstudio: LabelStudioConfig = LabelStudioConfig()
     rounds: RoundsConfig = RoundsConfig()
     quality: QualityConfig = QualityConfig()
+    ops: OpsConfig = OpsConfig()
+    drift: DriftConfig = DriftConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
