@@ -26,6 +26,7 @@ from labelloop.models.encoders.spec import EncoderSpec
 __all__ = [
     "ComputeConfig",
     "ConfigError",
+    "CycleConfig",
     "DriftConfig",
     "HeadConfig",
     "IngestConfig",
@@ -230,6 +231,9 @@ class AutoLabelConfig(_Strict):
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
     min_support: int = Field(default=30, ge=5)
     audit_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    # per_class: one threshold per predicted class (alpha split across classes); global: one threshold; auto:
+    # per class when every class has enough calibration items for its test, else global.
+    mode: Literal["auto", "per_class", "global"] = "auto"
 
 
 class QualityConfig(_Strict):
@@ -268,6 +272,19 @@ class DriftConfig(_Strict):
     permutations: int = Field(default=500, ge=20)
 
 
+class CycleConfig(_Strict):
+    """The unattended cycle (``labelloop cycle``): ``incoming`` is a glob of files to ingest (each file once, by its
+    sha256; default: ``source.path``); a candidate model replaces the serving one unless it is worse on the
+    evaluation split by more than ``promotion_margin`` (in ``promotion_metric``); a new round is selected only when
+    none is waiting in Label Studio, unless ``select_when_pending``."""
+
+    incoming: str | None = None
+    promotion_margin: float = Field(default=0.01, ge=0.0, le=1.0)
+    promotion_metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    select_when_pending: bool = False
+    lock_path: Path | None = None  # default: <workdir>/cycle.lock
+
+
 class ProjectConfig(_Strict):
     """A labelloop project: the task, its store, its data source and its privacy policy."""
 
@@ -284,6 +301,7 @@ class ProjectConfig(_Strict):
     quality: QualityConfig = QualityConfig()
     ops: OpsConfig = OpsConfig()
     drift: DriftConfig = DriftConfig()
+    cycle: CycleConfig = CycleConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
@@ -379,6 +397,12 @@ def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> Proj
     if cfg.store.url and cfg.store.url.startswith("sqlite:///") and not cfg.store.url.startswith("sqlite:////"):
         rel = cfg.store.url.removeprefix("sqlite:///")
         updates["store"] = StoreConfig(url=f"sqlite:///{(base_dir / rel).resolve()}")
+    cyc = cfg.cycle
+    if cyc.incoming is not None and not Path(cyc.incoming).expanduser().is_absolute():
+        updates["cycle"] = cyc.model_copy(update={"incoming": str(base_dir / Path(cyc.incoming).expanduser())})
+    if cyc.lock_path is not None and not cyc.lock_path.is_absolute():
+        cyc = updates.get("cycle", cyc)
+        updates["cycle"] = cyc.model_copy(update={"lock_path": (base_dir / cyc.lock_path).resolve()})
     ls = cfg.labelstudio
     if ls.data_dir is not None and not ls.data_dir.is_absolute():
         updates["labelstudio"] = ls.model_copy(update={"data_dir": (base_dir / ls.data_dir).resolve()})

@@ -30,6 +30,7 @@ class AutoLabelResult:
     model_version: str
     target: float
     alpha: float
+    mode: str
     calibration_items: int
     thresholds: dict[str, dict[str, Any]]
     candidates: int
@@ -45,7 +46,13 @@ class AutoLabelResult:
 def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0) -> AutoLabelResult:
     """Auto-label confident pool items with the serving model and record an audit round (state ``selected``; push
     it like any round)."""
-    from labelloop.engine.quality.autolabel import apply_thresholds, audit_sample, choose_thresholds_per_class
+    from labelloop.engine.quality.autolabel import (
+        apply_thresholds,
+        audit_sample,
+        choose_threshold,
+        choose_thresholds_per_class,
+        min_passing_support,
+    )
 
     serving = store.serving_model_version()
     if serving is None:
@@ -55,6 +62,7 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
     eval_split = cfg.model.eval_split
     if eval_split is None:
         raise ConfigError("model.eval_split: auto-labeling calibrates on the evaluation split; none is configured")
+    notes: list[str] = []
     _, resolution = resolve_store(store, cfg)
     labels = resolution.label_map()
     items = store.items(columns=("id", "text", "uri", "content_hash", "split"))
@@ -68,21 +76,36 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
         and it["id"] not in pending
         and it["id"] not in resolution.review
     ]
-    notes: list[str] = []
     model = load_model(Path(serving["artifact_path"]))
     spec = cfg.model.encoder
     with open_runner(cfg.model.compute) as runner:
         X_cal, _ = embed_store_items(calib, spec=spec, cache=cache_for(workdir, spec), runner=runner)
         X_pool, _ = embed_store_items(pool, spec=spec, cache=cache_for(workdir, spec), runner=runner)
     y_cal = np.array([classes.index(labels[it["id"]]) for it in calib], dtype=np.int64)
-    thresholds = choose_thresholds_per_class(
-        model.predict_proba(X_cal) if len(calib) else np.zeros((0, len(classes))),
-        y_cal,
-        target=al.target,
-        alpha=al.alpha,
-        min_support=al.min_support,
-        class_names=classes,
-    )
+    p_cal = model.predict_proba(X_cal) if len(calib) else np.zeros((0, len(classes)))
+    mode = al.mode
+    if mode == "auto":
+        need = max(al.min_support, 3 * min_passing_support(al.target, al.alpha / len(classes)))
+        support = np.bincount(p_cal.argmax(axis=1), minlength=len(classes)) if len(calib) else np.zeros(len(classes))
+        mode = "per_class" if support.min() >= need else "global"
+        if mode == "global":
+            notes.append(
+                f"too few calibration items per predicted class (min {int(support.min())} < {need}): one threshold"
+            )
+    if mode == "per_class":
+        thresholds = choose_thresholds_per_class(
+            p_cal, y_cal, target=al.target, alpha=al.alpha, min_support=al.min_support, class_names=classes
+        )
+    else:
+        one = choose_threshold(
+            p_cal.max(axis=1),
+            p_cal.argmax(axis=1) == y_cal,
+            target=al.target,
+            alpha=al.alpha,
+            min_support=al.min_support,
+            per_class="all",
+        )
+        thresholds = dict.fromkeys(range(len(classes)), one)
     if not any(t.threshold is not None for t in thresholds.values()):
         notes.append("no class reaches the precision target on the calibration items: nothing auto-labelled")
     probs = model.predict_proba(X_pool) if len(pool) else np.zeros((0, len(classes)))
@@ -138,6 +161,7 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
         model_version=version,
         target=al.target,
         alpha=al.alpha,
+        mode=mode,
         calibration_items=len(calib),
         thresholds={
             classes[k]: {
