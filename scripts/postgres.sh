@@ -82,8 +82,16 @@ owner() {
   if [[ "$(id -u)" == 0 ]]; then echo "$PG_USER"; else id -un; fi
 }
 
-free_port() {
-  "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # a port nothing on 127.0.0.1 answers on, below Linux's ephemeral range
+  local p i
+  for i in $(seq 1 200); do
+    p=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found"
 }
 
 password() { cat "$PG_ROOT/password"; }
