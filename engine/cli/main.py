@@ -30,6 +30,7 @@ from labelloop.engine.cli.common import (
     handle_errors,
     out,
 )
+from labelloop.engine.cli.cycle import cycle as cycle_command
 from labelloop.engine.cli.dataset import dataset_app
 from labelloop.engine.cli.quality import quality_app
 from labelloop.engine.config import ConfigError
@@ -454,6 +455,7 @@ def demo(
 
 app.add_typer(quality_app, name="quality")
 app.add_typer(dataset_app, name="dataset")
+app.command("cycle")(handle_errors(cycle_command))
 
 
 def main() -> None:

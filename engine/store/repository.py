@@ -473,6 +473,30 @@ class Store:
             self._put_sync(conn, cursor_name, cursor)
         return len(events)
 
+    def put_sync(self, name: str, value: str) -> None:
+        """Set a named sync value (a cursor, the cycle's resume state) in its own transaction."""
+        with self.engine.begin() as conn:
+            self._put_sync(conn, name, value)
+
+    def label_state(self) -> tuple[int, int, int]:
+        """(label events, highest event id, items): label events are append-only, so an unchanged triple means the
+        labels and the pool are unchanged (the cycle's cheap "anything new to train on?" check)."""
+        with self.engine.connect() as conn:
+            n, top = conn.execute(select(func.count(), func.coalesce(func.max(LabelEvent.id), 0))).one()
+            n_items = conn.execute(select(func.count()).select_from(Item)).scalar_one()
+        return int(n), int(top), int(n_items)
+
+    def record_promotion(self, version_id: str, decision: dict[str, Any], *, serve: bool) -> None:
+        """Append a promotion decision (both scores, margin, outcome) to the candidate's metrics JSON and, with
+        ``serve``, make it the serving model, in ONE transaction: a crash leaves neither or both."""
+        with self.engine.begin() as conn:
+            metrics = conn.execute(select(ModelVersion.metrics).where(ModelVersion.id == version_id)).scalar_one()
+            updated = {**(metrics or {}), "promotion": [*(metrics or {}).get("promotion", []), decision]}
+            conn.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(metrics=updated))
+            if serve:
+                conn.execute(update(ModelVersion).where(ModelVersion.status == "serving").values(status="retired"))
+                conn.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(status="serving"))
+
     def _put_sync(self, conn: Connection, name: str, value: str) -> None:
         exists = conn.execute(select(SyncState.name).where(SyncState.name == name)).first()
         if exists:
