@@ -1,20 +1,22 @@
-"""The README's main job: one turn of the labeling loop on embedded defaults, with a simulated annotator.
+"""The README's main job: two turns of the labeling loop on embedded defaults, with simulated annotators.
 
-Local Label Studio (started by labelloop), SQLite store, local Ray. The dataset's own labels play the annotator
+Local Label Studio (started by labelloop), SQLite store, local Ray. The dataset's own labels play the annotators
 (:mod:`labelloop.connectors.labelstudio.simulator`, a demo tool the loop itself never uses); its evaluation split
 keeps its labels to measure the model. Each run continues where the last stopped:
 
-1. start Label Studio; init the store; ingest the dataset (a second ingest adds nothing);
+1. start Label Studio; init the store; ingest the dataset (a second ingest adds nothing); seed a gold set from the
+   evaluation split's trusted labels (mixed into rounds at ``quality.gold.rate``);
 2. with no round yet: embed everything and push a cold-start round;
-3. the simulated annotator labels every task still waiting; pull;
-4. retrain, pre-label, select and push the next round with pre-labels;
-5. summarise: items, labels, accuracy before/after, where to open the project.
+3. twice: two simulated annotators (one careful, one noisier; some tasks get both, per Label Studio's overlap)
+   label every task still waiting; pull; retrain behind the quality gates; pre-label; push the next round;
+4. write the HTML/Markdown report; summarise: items, labels, accuracy before/after, where to look.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,7 +27,8 @@ from labelloop.engine.rounds import NothingToSelect
 
 log = logging.getLogger(__name__)
 
-DEMO_ANNOTATOR = "annotator1@labelloop.local"
+# Two simulated annotators: one careful, one noisier (their gold accuracy and agreement tell them apart).
+DEMO_ANNOTATORS = {"annotator1@labelloop.local": 0.03, "annotator2@labelloop.local": 0.15}
 
 
 @dataclass
@@ -36,6 +39,7 @@ class DemoSummary:
     accuracy_after: float | None = None
     model_version: str | None = None
     labelstudio_url: str = ""
+    report: str | None = None
 
     def add(self, step: str, **info: Any) -> None:
         log.info("demo step=%s %s", step, info)
@@ -52,10 +56,42 @@ def _true_labels(project: Project) -> dict[int, str]:
     return {it["id"]: truth[it["external_id"]] for it in project.store.items(columns=("id", "external_id"))}
 
 
-def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> DemoSummary:
+def _annotate_waiting(project: Project, client: Any, pid: int, error_rates: dict[str, float], seed: int) -> int:
+    """The simulated annotators answer every task with no human event yet, as many per task as Label Studio's
+    overlap asks for."""
+    from labelloop.connectors.labelstudio.client import connect
     from labelloop.connectors.labelstudio.server import ensure_user
     from labelloop.connectors.labelstudio.simulator import SimulatedAnnotator
 
+    store = project.store
+    answered = {e["item_id"] for e in store.label_events() if e["source"] == "human"}
+    waiting = {t["item_id"]: t["task_id"] for t in store.pushed_tasks(pid) if t["item_id"] not in answered}
+    if not waiting:
+        return 0
+    server = local_server_config(project.config, project.workdir)
+    clients = {name: connect(client.url, ensure_user(name, server)) for name in error_rates}
+    overlaps = client.task_overlaps(pid)
+    sim = SimulatedAnnotator(clients, pid, project.config.task.labels, error_rate=error_rates, seed=seed)
+    truth = _true_labels(project)
+    count = {i: min(overlaps.get(i, 1), len(clients)) for i in waiting}
+    return len(sim.annotate(waiting, {i: truth[i] for i in waiting}, annotators_per_task=count))
+
+
+def run_demo(
+    project: Project,
+    *,
+    error_rates: dict[str, float] | None = None,
+    turns: int = 2,
+    gold_items: int = 30,
+    seed: int = 0,
+    report_dir: Path | None = None,
+) -> DemoSummary:
+    """Ingest, seed a gold set, push a cold-start round, then ``turns`` times: the simulated annotators label what
+    waits, pull, retrain (quality gates first), pre-label, push the next round; finally write the report."""
+    from labelloop.engine.quality.gates import GateBlocked
+    from labelloop.engine.reporting.report import build_report
+
+    rates = dict(error_rates or DEMO_ANNOTATORS)
     summary = DemoSummary()
     cfg = project.config
     client = open_labelstudio(cfg, project.workdir)
@@ -66,6 +102,10 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
     summary.add("ingest", rows=ing.rows_read, added=ing.items_added, quarantined=ing.quarantined)
     pid = ensure_project(client, cfg)
     summary.labelstudio_url = f"{client.url}/projects/{pid}/data"
+    split = cfg.model.eval_split
+    if cfg.quality.gold.rate > 0 and split and not any(e["source"] == "gold" for e in store.label_events()):
+        gold = project.add_gold(split=split, n=gold_items, seed=seed)
+        summary.add("gold", added=gold["added"])
 
     if not store.rounds():
         pre = project.prelabel()
@@ -76,41 +116,31 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
 
     serving = store.serving_model_version()
     summary.accuracy_before = serving["metrics"].get("accuracy") if serving else None
-
-    # The simulated annotator answers every task that has no human event yet.
-    answered = {e["item_id"] for e in store.label_events() if e["source"] == "human"}
-    waiting = {t["item_id"]: t["task_id"] for t in store.pushed_tasks(pid) if t["item_id"] not in answered}
-    if waiting:
-        server = local_server_config(cfg, project.workdir)
-        token = ensure_user(DEMO_ANNOTATOR, server)
-        from labelloop.connectors.labelstudio.client import connect
-
-        annotator = SimulatedAnnotator(
-            {DEMO_ANNOTATOR: connect(client.url, token)}, pid, cfg.task.labels, error_rate=error_rate, seed=seed
+    for turn in range(turns):
+        done = _annotate_waiting(project, client, pid, rates, seed + turn + len(store.rounds()))
+        summary.add("annotate", annotations=done, annotators=len(rates))
+        pulled = project.pull(client=client)
+        summary.add("pull", new=pulled.new, edited=pulled.edited, deleted=pulled.deleted, skipped=pulled.skipped)
+        try:
+            trained = project.train()
+        except GateBlocked as blocked:
+            summary.add("train", blocked=str(blocked))
+            break
+        summary.model_version = trained.model_version
+        summary.accuracy_after = trained.metrics.get("accuracy")
+        summary.add(
+            "train",
+            model_version=trained.model_version,
+            labels=trained.train_items + trained.calibration_items,
+            accuracy=None if summary.accuracy_after is None else round(summary.accuracy_after, 4),
         )
-        truth = _true_labels(project)
-        done = annotator.annotate(waiting, {i: truth[i] for i in waiting})
-        summary.add("annotate", tasks=len(done), errors=sum(a.is_error for a in done))
-
-    pulled = project.pull(client=client)
-    summary.add("pull", new=pulled.new, edited=pulled.edited, deleted=pulled.deleted, skipped=pulled.skipped)
-
-    trained = project.train()
-    summary.model_version = trained.model_version
-    summary.accuracy_after = trained.metrics.get("accuracy")
-    summary.add(
-        "train",
-        model_version=trained.model_version,
-        labels=trained.train_items + trained.calibration_items,
-        accuracy=None if summary.accuracy_after is None else round(summary.accuracy_after, 4),
-    )
-    pre = project.prelabel()
-    summary.add("prelabel", predictions=pre.predictions_written, embedded=pre.embedded)
-    try:
-        rnd = project.select_round()
-    except NothingToSelect as err:
-        summary.add("round", note=str(err))
-    else:
+        pre = project.prelabel()
+        summary.add("prelabel", predictions=pre.predictions_written, embedded=pre.embedded)
+        try:
+            rnd = project.select_round()
+        except NothingToSelect as err:
+            summary.add("round", note=str(err))
+            break
         push = project.push_round(rnd.round_id, client=client)
         summary.add(
             "round",
@@ -119,5 +149,8 @@ def run_demo(project: Project, *, error_rate: float = 0.05, seed: int = 0) -> De
             items=len(rnd.item_ids),
             with_prelabel=push.with_prelabel,
         )
+    report = build_report(project, report_dir or project.workdir / "report")
+    summary.report = report.html_path
+    summary.add("report", html=report.html_path)
     summary.status = project.status()
     return summary

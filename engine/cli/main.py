@@ -33,6 +33,7 @@ from labelloop.engine.cli.common import (
 from labelloop.engine.cli.cycle import cycle as cycle_command
 from labelloop.engine.cli.dataset import dataset_app
 from labelloop.engine.cli.quality import quality_app
+from labelloop.engine.cli.report import report_app
 from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.ingest import IngestSummary
@@ -412,9 +413,8 @@ def demo(
     workdir: Annotated[Path, typer.Option("--workdir", "-w")] = Path(".labelloop/demo"),
     as_json: JsonOpt = False,
 ) -> None:
-    """One turn of the loop on embedded defaults: local Label Studio + SQLite + local Ray, TREC, a simulated annotator.
-
-    Running it again continues (labels the waiting round, retrains, pushes the next one) and duplicates nothing.
+    """Two turns of the loop on embedded defaults: local Label Studio + SQLite + local Ray, TREC, two simulated
+    annotators, gold items and overlap; writes the HTML report. Running it again continues and duplicates nothing.
     """
     from labelloop.engine.demo import run_demo
 
@@ -434,6 +434,7 @@ def demo(
         "accuracy_after": s.accuracy_after,
         "model_version": s.model_version,
         "labelstudio": s.labelstudio_url,
+        "report": s.report,
         "status": s.status,
     }
 
@@ -448,6 +449,7 @@ def demo(
         after = "n/a" if d["accuracy_after"] is None else f"{d['accuracy_after']:.3f}"
         t.add_row("test accuracy", f"before {before} → after {after} ({d['model_version']})")
         t.add_row("open in a browser", d["labelstudio"])
+        t.add_row("report", str(d["report"]))
         out.print(t)
 
     _emit(result, as_json, render)
@@ -456,6 +458,7 @@ def demo(
 app.add_typer(quality_app, name="quality")
 app.add_typer(dataset_app, name="dataset")
 app.command("cycle")(handle_errors(cycle_command))
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Reports people can look at: HTML with embedded plots and a Markdown summary."""

@@ -1,0 +1,242 @@
+"""``labelloop report``: one self-contained HTML file (plots embedded as PNG data URIs, no script, no server) and a
+Markdown summary, for the people who run the labeling operation.
+
+Sections: summary, learning curve across rounds, accuracy per model version, confusion matrix of the serving
+model on the evaluation split, annotators (gold accuracy, agreement), operations (throughput, lead time, cost per
+label), drift, quality gates. A section with no data says so instead of disappearing. Texts of items never appear
+in the report (they may hold PII even after redaction); only counts, labels, ids and annotator names.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labelloop.engine.reporting import plots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Section:
+    title: str
+    html: list[str] = field(default_factory=list)
+    md: list[str] = field(default_factory=list)
+
+    def para(self, text: str) -> None:
+        self.html.append(f"<p>{html.escape(text)}</p>")
+        self.md.append(text + "\n")
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        def cell(v: Any) -> str:
+            if v is None:
+                return "–"
+            if isinstance(v, float):
+                return f"{v:.4f}"
+            return str(v)
+
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in r) + "</tr>" for r in rows)
+        self.html.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        self.md.append("| " + " | ".join(header) + " |")
+        self.md.append("|" + "---|" * len(header))
+        self.md.extend("| " + " | ".join(cell(v) for v in r) + " |" for r in rows)
+        self.md.append("")
+
+    def image(self, png: bytes, alt: str) -> None:
+        data = base64.b64encode(png).decode("ascii")
+        self.html.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">')
+        self.md.append(f"*(figure in the HTML report: {alt})*\n")
+
+
+@dataclass
+class ReportResult:
+    html_path: str
+    md_path: str
+    sections: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"html": self.html_path, "markdown": self.md_path, "sections": self.sections}
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;font-size:.85rem}
+th{background:#f3f3f3;text-align:left}img{max-width:100%;display:block;margin:.5rem 0}p{font-size:.9rem}
+.meta{color:#666;font-size:.8rem}
+"""
+
+
+def _summary(project: Any, status: dict[str, Any]) -> Section:
+    s = Section("Summary")
+    serving = project.store.serving_model_version()
+    rows = [
+        ("project", status["project"]),
+        ("items", status["items"]),
+        ("labelled items", status["labelled_items"]),
+        ("rounds", len(project.store.rounds())),
+        ("serving model", serving["id"] if serving else None),
+        ("serving accuracy", (serving or {}).get("metrics", {}).get("accuracy")),
+    ]
+    s.table(["", "value"], rows)
+    return s
+
+
+def _models(project: Any) -> tuple[Section, Section]:
+    curve, table = Section("Learning curve across rounds"), Section("Accuracy per model version")
+    versions = sorted(project.store.model_versions(), key=lambda m: m["created_at"])
+    rows, xs, ys, names = [], [], [], []
+    for m in versions:
+        met = m["metrics"] or {}
+        n = int(met.get("train_labels", 0)) + int(met.get("calibration_labels", 0))
+        rows.append((m["id"], m["status"], n, met.get("accuracy"), met.get("macro_f1"), met.get("ece")))
+        if met.get("accuracy") is not None:
+            xs.append(n)
+            ys.append(float(met["accuracy"]))
+            names.append(m["id"])
+    if xs:
+        curve.image(plots.learning_curve(xs, ys, names), "learning curve: accuracy vs labels")
+    else:
+        curve.para("No model version with an evaluation score yet.")
+    table.table(["model version", "status", "labels", "accuracy", "macro F1", "ECE"], rows)
+    return curve, table
+
+
+def _confusion(project: Any) -> Section:
+    from sklearn.metrics import confusion_matrix
+
+    from labelloop.engine.quality.assess import embed_for_check, resolve_store
+    from labelloop.models.versions import load_model
+
+    s = Section("Confusion matrix (serving model, evaluation split)")
+    cfg = project.config
+    serving = project.store.serving_model_version()
+    eval_split = cfg.model.eval_split
+    if serving is None or eval_split is None:
+        s.para("No serving model or no evaluation split yet.")
+        return s
+    _, resolution = resolve_store(project.store, cfg)
+    ids = [
+        it["id"]
+        for it in project.store.items(columns=("id", "split"))
+        if it["split"] == eval_split and it["id"] in resolution.labels
+    ]
+    if not ids:
+        s.para("The evaluation split has no labels.")
+        return s
+    model = load_model(Path(serving["artifact_path"]))
+    X = embed_for_check(project.store, cfg, project.workdir, ids)
+    classes = list(cfg.task.labels)
+    pred = [classes[j] for j in model.predict_proba(X).argmax(axis=1)]
+    true = [resolution.labels[i].label for i in ids]
+    cm = confusion_matrix(true, pred, labels=classes)
+    s.image(plots.confusion(cm, classes, f"{serving['id']} on {len(ids)} items"), "confusion matrix")
+    s.table(["true \\ predicted", *classes], [(c, *map(int, cm[i])) for i, c in enumerate(classes)])
+    return s
+
+
+def _annotators(quality: dict[str, Any]) -> Section:
+    s = Section("Annotators: gold accuracy and agreement")
+    gold = quality["gold"]
+    if gold["answers"]:
+        per = gold["per_annotator"]
+        s.image(
+            plots.bars(
+                {a: r["accuracy"] for a, r in per.items()}, "Gold accuracy per annotator", "accuracy", ylim=(0, 1)
+            ),
+            "gold accuracy per annotator",
+        )
+        s.table(
+            ["annotator", "gold answers", "correct", "accuracy"],
+            [(a, r["answers"], r["correct"], r["accuracy"]) for a, r in per.items()],
+        )
+        by_round = [
+            (a, rnd, r["answers"], r["accuracy"])
+            for a, rounds in gold["per_annotator_round"].items()
+            for rnd, r in rounds.items()
+        ]
+        s.table(["annotator", "round", "gold answers", "accuracy"], by_round)
+    else:
+        s.para("No gold item has been answered yet.")
+    agr = quality["agreement"]
+    if agr["overlap_items"]:
+        s.table(
+            ["measure", "value"],
+            [
+                ("items with several annotators", agr["overlap_items"]),
+                ("percent agreement", agr.get("percent")),
+                ("Krippendorff's alpha (nominal)", agr.get("krippendorff_alpha_nominal")),
+                ("Fleiss' kappa", agr.get("fleiss_kappa")),
+            ],
+        )
+        s.table(
+            ["annotator pair", "items", "Cohen's kappa", "percent"],
+            [(p, r["items"], r["cohen_kappa"], r["percent"]) for p, r in agr.get("pairs", {}).items()],
+        )
+        s.table(["class", "specific agreement"], list((agr.get("per_class") or {}).items()))
+    else:
+        s.para("No item has two annotators yet (set quality.overlap.share).")
+    return s
+
+
+def _gates(quality: dict[str, Any]) -> Section:
+    s = Section("Quality gates")
+    s.table(
+        ["gate", "status", "value", "threshold", "detail"],
+        [(g["gate"], g["status"], g["value"], g["threshold"], g["detail"]) for g in quality["gates"]],
+    )
+    res = quality["resolution"]
+    s.para(
+        f"Resolution: {res['resolved']} items resolved ({', '.join(f'{k}: {v}' for k, v in res['by_rule'].items())}); "
+        f"{len(res['review_queue'])} waiting for review; adjudication method {res['method']}."
+    )
+    au = quality["autolabel_audit"]
+    s.para(f"Auto-labels: {au['auto_labels']}, audited {au['audited']}, audit precision {au['audit_precision']}.")
+    return s
+
+
+ExtraSection = Callable[[Any], Section]
+
+
+def build_report(
+    project: Any, out_dir: Path, *, extra_sections: Sequence[ExtraSection] = (), title: str | None = None
+) -> ReportResult:
+    """Write ``report.html`` and ``report.md`` into ``out_dir`` from the project's store."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = project.status()
+    quality = project.quality(label_errors=False).as_dict()
+    curve, per_version = _models(project)
+    sections = [_summary(project, status), curve, per_version, _confusion(project), _annotators(quality)]
+    for make in extra_sections:
+        try:
+            sections.append(make(project))
+        except Exception as exc:  # a failing optional section must not hide the rest of the report; it says why
+            log.exception("report section failed")
+            broken = Section(getattr(make, "__name__", "section"))
+            broken.para(f"This section could not be computed: {type(exc).__name__}: {exc}")
+            sections.append(broken)
+    sections.append(_gates(quality))
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    heading = title or f"labelloop report: {status['project']}"
+    body = "".join(f"<h2>{html.escape(s.title)}</h2>{''.join(s.html)}" for s in sections)
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(heading)}</title>'
+        f"<style>{CSS}</style></head><body><h1>{html.escape(heading)}</h1>"
+        f'<p class="meta">generated {now}</p>{body}</body></html>'
+    )
+    md = [f"# {heading}\n", f"generated {now}\n"]
+    for s in sections:
+        md.append(f"## {s.title}\n")
+        md.extend(s.md)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(page, encoding="utf-8")
+    md_path.write_text("\n".join(md) + "\n", encoding="utf-8")
+    log.info("report written html=%s md=%s", html_path, md_path)
+    return ReportResult(str(html_path), str(md_path), [s.title for s in sections])
