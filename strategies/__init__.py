@@ -12,7 +12,8 @@ Which one when: ``random`` as the baseline; ``typiclust`` (or ``kmeans``) with n
 ``entropy`` / ``least-confidence`` with one model and small batches; ``bald`` (``batchbald`` for batches) with
 MC-dropout passes; ``vote-entropy`` / ``kl-to-consensus`` / ``consensus-entropy`` with a committee; ``badge`` or
 ``cluster-margin`` for large batches (uncertain *and* diverse); ``coreset`` when the model is weak; wrap any of them
-in ``subsample`` for very large pools or ``class-balanced`` for skewed classes.
+in ``subsample`` for very large pools or ``class-balanced`` for skewed classes; ``drift-weighted`` after a drift
+alert (items far from the labeled data first).
 """
 
 from labelloop.strategies import (  # noqa: F401  (imported to register the strategies)
@@ -21,6 +22,7 @@ from labelloop.strategies import (  # noqa: F401  (imported to register the stra
     cold_start,
     committee,
     diversity,
+    drift,
     hybrid,
     uncertainty,
     wrappers,
