@@ -12,7 +12,7 @@ export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: venv demo test lint bench-ingest bench-redaction freeze clean clean-all \
-	labelstudio-install labelstudio-start labelstudio-stop labelstudio-status \
+	labelstudio-install labelstudio-start labelstudio-stop labelstudio-status chromium-install \
 	postgres-install postgres-start postgres-stop postgres-status ray-cluster-start ray-cluster-stop
 
 venv: $(STAMP)
@@ -42,6 +42,10 @@ labelstudio-stop: venv
 labelstudio-status: venv
 	$(PY) -m labelloop.connectors.labelstudio.server status
 
+# Debian's Chromium renders the HTML report in its test (headless, no network); installed with apt-get if missing.
+chromium-install:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+
 # PostgreSQL (the store's team backend) for the store tests' second leg: installed with apt-get if missing, run as
 # an unprivileged user on 127.0.0.1 (scripts/postgres.sh). `make test` requires it: the leg fails instead of skipping.
 postgres-install:
@@ -63,7 +67,7 @@ ray-cluster-start: venv
 ray-cluster-stop: venv
 	bash scripts/ray_cluster.sh stop
 
-test: venv lint labelstudio-install postgres-install
+test: venv lint labelstudio-install postgres-install chromium-install
 	LABELLOOP_REQUIRE_POSTGRES=1 $(PY) -m pytest
 
 bench-ingest: venv

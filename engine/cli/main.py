@@ -426,6 +426,7 @@ def demo(
             lg = logging.getLogger(name)
             lg.setLevel(logging.INFO)
             lg.addHandler(handler)
+            lg.propagate = False  # else the root handler prints each line a second time
     with Project.from_config_file(config, workdir=workdir) as project:
         s = run_demo(project)
     result = {

@@ -202,6 +202,119 @@ def _gates(quality: dict[str, Any]) -> Section:
     return s
 
 
+def _ops(project: Any) -> Section:
+    from labelloop.engine.metrics.ops import load_random_ratios, ops_from_store
+
+    s = Section("Operations: throughput, lead time, cost")
+    ratios_file = Path(__file__).resolve().parents[2] / "bench" / "strategies.json"
+    ratios = load_random_ratios(ratios_file) if ratios_file.is_file() else None
+    ops = ops_from_store(project.store, project.config, random_ratios=ratios).as_dict()
+    o, cur = ops["overall"], ops["currency"]
+
+    def stat(st: dict[str, Any], key: str) -> Any:
+        return None if st is None else st.get(key)
+
+    s.table(
+        ["measure", "value"],
+        [
+            ("answers (labels + skips)", o["answers"]),
+            ("labels", o["labels"]),
+            ("annotators", o["annotators"]),
+            ("lead time median / p90 (s)", f"{stat(o['lead_time_s'], 'median')} / {stat(o['lead_time_s'], 'p90')}"),
+            ("labels per annotated hour", o["labels_per_annotated_hour"]),
+            ("labels per active hour", o["labels_per_active_hour"]),
+            ("turnaround push → label median / p90 (s)", f"{stat(o['turnaround_s'], 'median')} / "
+             f"{stat(o['turnaround_s'], 'p90')}"),
+            ("backlog (pushed, unanswered)", ops["backlog"]),
+            ("review backlog", ops["review_backlog"]),
+            ("pre-label acceptance", o["acceptance"]["rate"]),
+            ("auto-label share", ops["auto_label_share"]),
+            (f"cost ({cur})", o["cost"]),
+            (f"cost per label ({cur})", o["cost_per_label"]),
+            ("labels saved vs random (estimate)", ops["labels_saved"]["estimated"]),
+        ],
+    )  # fmt: skip
+    s.para(f"Labels saved: {ops['labels_saved']['method']}")
+    days = sorted(ops["per_day"])
+    if days:
+        per_day = ops["per_day"]
+        s.image(
+            plots.series(
+                days,
+                {
+                    "labels per annotated hour": [per_day[d]["labels_per_annotated_hour"] for d in days],
+                    "labels per active hour": [per_day[d]["labels_per_active_hour"] for d in days],
+                },
+                "Throughput over time",
+                "labels / hour",
+            ),
+            "throughput over time",
+        )
+        s.image(
+            plots.series(
+                days,
+                {
+                    "median": [stat(per_day[d]["lead_time_s"], "median") for d in days],
+                    "p90": [stat(per_day[d]["lead_time_s"], "p90") for d in days],
+                },
+                "Annotation lead time over time",
+                "seconds",
+            ),
+            "lead time over time",
+        )
+    s.table(
+        ["annotator", "labels", "lead time median (s)", "labels / annotated h", "acceptance", f"cost / label ({cur})"],
+        [
+            (a, g["labels"], stat(g["lead_time_s"], "median"), g["labels_per_annotated_hour"],
+             g["acceptance"]["rate"], g["cost_per_label"])
+            for a, g in ops["per_annotator"].items()
+        ],
+    )  # fmt: skip
+    s.table(
+        ["round", "strategy", "pushed", "labels", "backlog", "turnaround median (s)", "acceptance"],
+        [
+            (r, ops["rounds"].get(r, {}).get("strategy"), g["pushed"], g["labels"], g["backlog"],
+             stat(g["turnaround_s"], "median"), g["acceptance"]["rate"])
+            for r, g in ops["per_round"].items()
+        ],
+    )  # fmt: skip
+    s.table(
+        ["pre-label acceptance by", "shown", "accepted", "rate"],
+        [(f"class {c}", a["shown"], a["accepted"], a["rate"]) for c, a in ops["acceptance_by_class"].items()]
+        + [(f"model {m}", a["shown"], a["accepted"], a["rate"]) for m, a in ops["acceptance_by_model_version"].items()],
+    )
+    for note in ops["notes"]:
+        s.para(note)
+    return s
+
+
+def _drift(project: Any) -> Section:
+    from labelloop.engine.metrics.batch_drift import latest_batch_drift
+
+    s = Section("Drift: newest items vs the serving model's training data")
+    d = latest_batch_drift(project.store, project.config, project.workdir)
+    if d.report is None:
+        s.para(f"Not measured: {d.note}.")
+        return s
+    r = d.report
+    s.para(
+        f"Model {d.model_version}; reference: {d.reference_items} training items; batch: {d.batch_items} items of "
+        f"ingest run {d.ingest_run_id} not trained on. Alert: {'YES' if r.alert else 'no'}."
+    )
+    rows: list[tuple[Any, ...]] = []
+    if r.mmd is not None:
+        rows.append(("embedding MMD", r.mmd.statistic, r.mmd.p_value))
+    if r.classifier is not None:
+        rows.append(("domain classifier AUC", r.classifier.statistic, r.classifier.p_value))
+    if r.label_shift is not None:
+        rows.append(("predicted-label PSI", r.label_shift.psi, r.label_shift.chi2_p_value))
+    if r.confidence_drop is not None:
+        rows.append(("confidence drop", r.confidence_drop, None))
+    s.table(["test", "value", "p-value"], rows)
+    s.para("Reasons: " + ("; ".join(r.reasons) if r.reasons else "none") + f". Thresholds: {r.thresholds}.")
+    return s
+
+
 ExtraSection = Callable[[Any], Section]
 
 
@@ -214,7 +327,7 @@ def build_report(
     quality = project.quality(label_errors=False).as_dict()
     curve, per_version = _models(project)
     sections = [_summary(project, status), curve, per_version, _confusion(project), _annotators(quality)]
-    for make in extra_sections:
+    for make in (_ops, _drift, *extra_sections):
         try:
             sections.append(make(project))
         except Exception as exc:  # a failing optional section must not hide the rest of the report; it says why
