@@ -229,6 +229,9 @@ class Project:
 
     # ---- status ----------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        """Counts, plus spend to date and the remaining budget of the current period."""
+        from labelloop.engine.rounds.budget import budget_state
+
         counts = self.store.counts()
         return {
             "project": self.config.project,
@@ -236,4 +239,5 @@ class Project:
             "store": self.store.url,
             "labels": list(self.config.task.labels),
             **asdict(counts),
+            "budget": budget_state(self.store, self.config).as_dict(),
         }

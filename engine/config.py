@@ -24,12 +24,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from labelloop.models.encoders.spec import EncoderSpec
 
 __all__ = [
+    "BudgetConfig",
     "ComputeConfig",
     "ConfigError",
     "CycleConfig",
     "DriftConfig",
     "HeadConfig",
     "IngestConfig",
+    "LabelExamples",
+    "LabelSpec",
     "LabelStudioConfig",
     "ModelConfig",
     "OpsConfig",
@@ -55,11 +58,65 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LabelExamples(_Strict):
+    """Short texts that do (``positive``) and do not (``negative``) belong to a label, shown to annotators."""
+
+    positive: list[str] = Field(default_factory=list)
+    negative: list[str] = Field(default_factory=list)
+
+
+class LabelSpec(_Strict):
+    """One label of a taxonomy: its definition (rendered into Label Studio's instructions and as the choice's hint),
+    examples, and an optional parent label (a hierarchy for the guideline; classification stays flat)."""
+
+    name: str = Field(min_length=1)
+    definition: str = ""
+    examples: LabelExamples = LabelExamples()
+    parent: str | None = None
+
+
 class TaskConfig(_Strict):
-    """What is being labelled. Text classification first; the kind is the single switch other kinds extend."""
+    """What is being labelled. Text classification first; the kind is the single switch other kinds extend.
+
+    ``labels`` is the plain label set; ``taxonomy`` (optional) describes each label (definition, examples, parent)
+    and then gives the labels itself (``labels`` may be left out, or must list the same names in the same order).
+    ``guidelines`` is free text shown above the label definitions. Changes to the label set are recorded as
+    taxonomy versions with explicit migrations (``labelloop taxonomy migrate``)."""
 
     kind: Literal["text_classification"] = "text_classification"
     labels: list[str] = Field(min_length=2)
+    taxonomy: list[LabelSpec] | None = None
+    guidelines: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labels_from_taxonomy(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("labels") is None and isinstance(data.get("taxonomy"), list):
+            names = [t.get("name") if isinstance(t, dict) else t for t in data["taxonomy"]]
+            return {**data, "labels": names}
+        return data
+
+    @model_validator(mode="after")
+    def _taxonomy_matches_labels(self) -> TaskConfig:
+        if self.taxonomy is None:
+            return self
+        names = [t.name for t in self.taxonomy]
+        if names != self.labels:
+            raise ValueError(f"taxonomy: label names {names} differ from labels {self.labels} (same names, same order)")
+        for i, spec in enumerate(self.taxonomy):
+            if spec.parent is not None and spec.parent not in names:
+                raise ValueError(f"taxonomy[{i}].parent: {spec.parent!r} is not a label; allowed: {names}")
+            seen, node = {spec.name}, spec.parent
+            while node is not None:
+                if node in seen:
+                    raise ValueError(f"taxonomy[{i}].parent: the parents of {spec.name!r} form a cycle")
+                seen.add(node)
+                node = next(t.parent for t in self.taxonomy if t.name == node)
+        return self
+
+    def label_specs(self) -> list[LabelSpec]:
+        """Every label as a :class:`LabelSpec` (bare ones for a plain ``labels`` list)."""
+        return list(self.taxonomy) if self.taxonomy is not None else [LabelSpec(name=n) for n in self.labels]
 
     @field_validator("labels")
     @classmethod
@@ -272,6 +329,19 @@ class DriftConfig(_Strict):
     permutations: int = Field(default=500, ge=20)
 
 
+class BudgetConfig(_Strict):
+    """Spend caps, per round and per calendar period (UTC), in labels (tasks pushed, each counting the answers it is
+    expected to get with overlap) or in money (from ``ops`` rates; before lead times are measured an hour-rated task
+    is assumed to take ``assumed_lead_time_s``). ``None`` means no cap. Enforced when a round is selected and pushed."""
+
+    period: Literal["day", "week", "month"] = "week"
+    round_labels: int | None = Field(default=None, ge=0)
+    round_cost: float | None = Field(default=None, ge=0.0)
+    period_labels: int | None = Field(default=None, ge=0)
+    period_cost: float | None = Field(default=None, ge=0.0)
+    assumed_lead_time_s: float = Field(default=30.0, gt=0.0)
+
+
 class CycleConfig(_Strict):
     """The unattended cycle (``labelloop cycle``): ``incoming`` is a glob of files to ingest (each file once, by its
     sha256; default: ``source.path``); a candidate model replaces the serving one unless it is worse on the
@@ -302,6 +372,7 @@ class ProjectConfig(_Strict):
     ops: OpsConfig = OpsConfig()
     drift: DriftConfig = DriftConfig()
     cycle: CycleConfig = CycleConfig()
+    budget: BudgetConfig = BudgetConfig()
 
     # Where the file was read from; relative paths were resolved against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
@@ -362,10 +433,13 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _model_in(annotation: Any) -> Any:
-    """The BaseModel class inside ``X | None`` style annotations, or the annotation itself."""
+    """The BaseModel class inside ``X | None`` or ``list[X] | None`` style annotations, or the annotation itself."""
     for arg in getattr(annotation, "__args__", ()) or ():
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
+        inner = _model_in(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
     return annotation
 
 

@@ -17,3 +17,4 @@ class ExitCode(IntEnum):
     GATE_BLOCKED = 8  # a quality gate failed: training or export refused (the message names gate, value, threshold)
     LOCK_HELD = 9  # another run holds the project's cycle lock (the message names its pid, host and start time)
     NOTHING_TO_DO = 10  # e.g. a round with no unlabelled item left
+    BUDGET_EXHAUSTED = 11  # a spend cap left room for no task: nothing was pushed (the message names cap and spend)

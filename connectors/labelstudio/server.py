@@ -397,7 +397,7 @@ def status(config: ServerConfig | None = None) -> ServerStatus:
     )
 
 
-def start(config: ServerConfig | None = None, *, timeout_s: float = 240.0) -> ServerStatus:
+def start(config: ServerConfig | None = None, *, timeout_s: float = 600.0) -> ServerStatus:
     """Start the server if it is not already running for this data dir, and wait until ``/health/`` is UP.
 
     Idempotent: a live pid + healthy answer returns at once (a second ``start`` never launches a second server).

@@ -20,6 +20,7 @@ from labelloop.connectors.sources import SourceError
 from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.quality.gates import GateBlocked
+from labelloop.engine.rounds.budget import BudgetExhausted
 from labelloop.engine.rounds.select import NothingToSelect
 from labelloop.engine.scheduling.lock import LockHeld
 from labelloop.engine.store import StoreUnavailable
@@ -57,6 +58,7 @@ ERROR_EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (GateBlocked, ExitCode.GATE_BLOCKED),
     (LockHeld, ExitCode.LOCK_HELD),
     (NothingToSelect, ExitCode.NOTHING_TO_DO),
+    (BudgetExhausted, ExitCode.BUDGET_EXHAUSTED),
     (LabelStudioAuthError, ExitCode.AUTH_FAILED),
     (LabelStudioUnavailable, ExitCode.SERVICE_UNREACHABLE),
     (KeyError, ExitCode.BAD_INPUT),

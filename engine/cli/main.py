@@ -32,6 +32,7 @@ from labelloop.engine.cli.common import (
 )
 from labelloop.engine.cli.cycle import cycle as cycle_command
 from labelloop.engine.cli.dataset import dataset_app
+from labelloop.engine.cli.metrics import metrics_app
 from labelloop.engine.cli.quality import quality_app
 from labelloop.engine.cli.report import report_app
 from labelloop.engine.config import ConfigError
@@ -249,6 +250,18 @@ def _status_table(d: dict[str, Any]) -> None:
     for reason, n in d["quarantine_by_reason"].items():
         t.add_row(f"  {reason}", str(n))
     t.add_row("ingest runs", str(d["ingest_runs"]))
+    b = d["budget"]
+    t.add_row(f"budget ({b['period']} from {b['period_start'][:10]})", "")
+    t.add_row("  answers this period", str(b["answers_in_period"]))
+    t.add_row("  committed (pushed, unanswered)", f"{b['committed_answers']:g}")
+    if b["spent"] is not None:
+        t.add_row(f"  spent / committed ({b['currency']})", f"{b['spent']:.2f} / {b['committed_cost']:.2f}")
+    t.add_row(
+        "  remaining labels", "no cap" if b["remaining_period_labels"] is None else f"{b['remaining_period_labels']:g}"
+    )
+    if b["remaining_period_cost"] is not None:
+        t.add_row(f"  remaining {b['currency']}", f"{b['remaining_period_cost']:.2f}")
+    t.add_row("  tasks a round may push now", "no cap" if b["tasks_allowed"] is None else str(b["tasks_allowed"]))
     out.print(t)
 
 
@@ -458,6 +471,7 @@ def demo(
 
 app.add_typer(quality_app, name="quality")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(metrics_app, name="metrics")
 app.command("cycle")(handle_errors(cycle_command))
 app.add_typer(report_app, name="report")
 

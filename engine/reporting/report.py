@@ -315,6 +315,65 @@ def _drift(project: Any) -> Section:
     return s
 
 
+def _budget_forecast(project: Any) -> Section:
+    from labelloop.engine.metrics.forecast import forecast_from_ops
+    from labelloop.engine.metrics.ops import ops_from_store
+    from labelloop.engine.rounds.budget import budget_state
+
+    s = Section("Budget and capacity forecast")
+    b = budget_state(project.store, project.config).as_dict()
+    cur = b["currency"]
+    s.table(
+        ["budget", "value"],
+        [
+            ("period", f"{b['period']} from {b['period_start'][:10]} to {b['period_end'][:10]}"),
+            ("answers this period", b["answers_in_period"]),
+            ("committed answers (pushed, unanswered)", b["committed_answers"]),
+            (f"spent ({cur})", b["spent"]),
+            (f"committed ({cur})", b["committed_cost"]),
+            ("period cap: labels / money", f"{b['period_labels']} / {b['period_cost']}"),
+            ("remaining: labels / money", f"{b['remaining_period_labels']} / {b['remaining_period_cost']}"),
+            ("tasks a round may push now", "no cap" if b["tasks_allowed"] is None else b["tasks_allowed"]),
+        ],
+    )
+    ops = ops_from_store(project.store, project.config).as_dict()
+    points = []
+    for m in project.store.model_versions():
+        met = m["metrics"] or {}
+        if met.get("accuracy") is not None:
+            points.append((int(met.get("train_labels", 0)) + int(met.get("calibration_labels", 0)), met["accuracy"]))
+    best = max((a for _, a in points), default=None)
+    leads = [float(e["lead_time_s"]) for e in project.store.label_events() if e.get("lead_time_s") is not None]
+    f = forecast_from_ops(
+        ops,
+        points,
+        target_accuracy=None if best is None else min(0.99, best + 0.02),
+        lead_times_s=leads,
+    )
+
+    def fmt(block: dict[str, Any]) -> str:
+        v = block["value"]
+        if v is None:
+            return f"no forecast: {block['note']} ({block['basis']})"
+        return f"{v['p50']:.1f} {block['unit']} (80%: {v['p10']:.1f}–{v['p90']:.1f}; {block['basis']})"
+
+    rows = [
+        ("backlog (answers waiting)", f["backlog"]),
+        ("days to clear the backlog", fmt(f["backlog_days"])),
+        ("backlog done by", " / ".join(f"{k}: {v}" for k, v in f.get("backlog_done_by", {}).items()) or "–"),
+        ("annotator-hours for the backlog", fmt(f["hours_for_labels"])),
+    ]
+    if "labels_for_accuracy" in f:
+        la = f["labels_for_accuracy"]
+        rows.append((f"labels to reach accuracy {la['target']:.3f}", fmt(la)))
+    s.table(["forecast", "value"], rows)
+    s.para(
+        "Intervals are 10th–90th percentiles of bootstrap resamples: of labelled days (backlog), of lead times "
+        "(hours), of model versions' (labels, accuracy) points fitted with acc(n) = a − b·n^(−c) (labels)."
+    )
+    return s
+
+
 ExtraSection = Callable[[Any], Section]
 
 
@@ -327,7 +386,7 @@ def build_report(
     quality = project.quality(label_errors=False).as_dict()
     curve, per_version = _models(project)
     sections = [_summary(project, status), curve, per_version, _confusion(project), _annotators(quality)]
-    for make in (_ops, _drift, *extra_sections):
+    for make in (_ops, _drift, _budget_forecast, *extra_sections):
         try:
             sections.append(make(project))
         except Exception as exc:  # a failing optional section must not hide the rest of the report; it says why

@@ -14,6 +14,7 @@ from labelloop.connectors.labelstudio.client import LabelStudioClient
 from labelloop.connectors.labelstudio.types import PreLabel, TaskToPush
 from labelloop.engine.config import ProjectConfig
 from labelloop.engine.labelstudio import ensure_project
+from labelloop.engine.rounds.budget import budget_state, require_room
 from labelloop.engine.store import Store
 from labelloop.engine.store.models import utcnow
 
@@ -27,6 +28,7 @@ class PushResult:
     tasks: int
     newly_recorded: int
     with_prelabel: int
+    capped: int = 0  # items of the round left unpushed by a budget cap
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,6 +39,18 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
     if rnd is None:
         raise KeyError(f"no round {round_id}")
     item_ids: list[int] = list(rnd["picked_item_ids"]["item_ids"])
+    capped = 0
+    if rnd["strategy"] != "review":
+        already = {t["item_id"] for t in store.pushed_tasks() if t["round_id"] == round_id}
+        new = [i for i in item_ids if i not in already]
+        allowed = budget_state(store, cfg).tasks_allowed
+        if allowed is not None and len(new) > allowed:
+            if allowed == 0:
+                require_room(budget_state(store, cfg))  # raises BudgetExhausted naming cap and spend
+            keep = set(new[:allowed])
+            capped = len(new) - allowed
+            item_ids = [i for i in item_ids if i in already or i in keep]
+            log.warning("round %d capped by the budget: %d of its items not pushed", round_id, capped)
     texts = {it["id"]: it["text"] for it in store.items(columns=("id", "text"))}
     version = rnd["model_version_id"]
     preds = {p["item_id"]: p for p in store.predictions(version)} if version else {}
@@ -67,4 +81,4 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
         store.set_round_state(round_id, "pushed", pushed_at=utcnow())
     with_prelabel = sum(t.prelabel is not None for t in tasks)
     log.info("round pushed round_id=%d project=%d tasks=%d recorded=%d", round_id, project_id, len(tasks), recorded)
-    return PushResult(round_id, project_id, len(tasks), recorded, with_prelabel)
+    return PushResult(round_id, project_id, len(tasks), recorded, with_prelabel, capped)

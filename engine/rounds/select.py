@@ -17,6 +17,7 @@ import numpy as np
 
 from labelloop.engine.config import ConfigError, ProjectConfig
 from labelloop.engine.embedding import cache_for, embed_store_items, open_runner
+from labelloop.engine.rounds.budget import budget_state, require_room
 from labelloop.engine.store import Store
 from labelloop.models.versions import TrainedModel, load_model
 
@@ -72,11 +73,18 @@ def _model_inputs(model: TrainedModel, X: np.ndarray, requires: frozenset[str]) 
     return out
 
 
-def _gold_for_round(store: Store, cfg: ProjectConfig, k: int, rng: np.random.Generator) -> list[int]:
-    """Gold items for a round of ``k`` picks so that they make ``quality.gold.rate`` of its tasks; each gold item is
-    shown once per project (never pushed twice)."""
+def _gold_wanted(cfg: ProjectConfig, k: int) -> int:
     rate = cfg.quality.gold.rate
-    if rate <= 0 or k == 0:
+    return 0 if rate <= 0 or k == 0 else max(1, round(k * rate / (1 - rate)))
+
+
+def _gold_for_round(
+    store: Store, cfg: ProjectConfig, k: int, rng: np.random.Generator, *, max_gold: int | None = None
+) -> list[int]:
+    """Gold items for a round of ``k`` picks so that they make ``quality.gold.rate`` of its tasks (at most
+    ``max_gold`` under a budget cap); each gold item is shown once per project (never pushed twice)."""
+    rate = cfg.quality.gold.rate
+    if rate <= 0 or k == 0 or max_gold == 0:
         return []
     from labelloop.engine.quality.votes import live_labels
 
@@ -84,7 +92,7 @@ def _gold_for_round(store: Store, cfg: ProjectConfig, k: int, rng: np.random.Gen
     pushed = {t["item_id"] for t in store.pushed_tasks()}
     pending = {i for r in store.rounds() if r["state"] == "selected" for i in r["picked_item_ids"]["item_ids"]}
     candidates = np.array([i for i in gold if i not in pushed and i not in pending], dtype=np.int64)
-    want = max(1, round(k * rate / (1 - rate)))
+    want = _gold_wanted(cfg, k) if max_gold is None else min(max_gold, _gold_wanted(cfg, k))
     if len(candidates) < want:
         log.warning("gold: %d gold items left unshown, %d wanted for this round", len(candidates), want)
     take = min(want, len(candidates))
@@ -132,6 +140,13 @@ def select_round(
     if k > len(unlabelled):
         notes.append(f"asked for {k}, only {len(unlabelled)} unlabelled items left: taking all")
         k = len(unlabelled)
+    cap = require_room(budget_state(store, cfg))  # raises BudgetExhausted when no task fits
+    max_gold: int | None = None
+    if cap is not None and k + _gold_wanted(cfg, k) > cap:
+        max_gold = round(cap * cfg.quality.gold.rate)
+        k = max(1, cap - max_gold) if cap > max_gold else cap
+        max_gold = cap - k
+        notes.append(f"budget: capped at {cap} tasks ({k} picks + up to {max_gold} gold)")
 
     requires = frozenset(strat.requires)
     if requires & MODEL_INPUTS and serving is None:
@@ -163,7 +178,7 @@ def select_round(
     except PoolExhaustedError as err:
         raise NothingToSelect(str(err)) from err
     item_ids = [int(pool[int(i)]["id"]) for i in picks]
-    gold_ids = _gold_for_round(store, cfg, len(item_ids), rng)
+    gold_ids = _gold_for_round(store, cfg, len(item_ids), rng, max_gold=max_gold)
     if gold_ids:
         # Mixed in at random positions: annotators must not be able to tell gold from ordinary tasks.
         item_ids = [int(i) for i in rng.permutation(np.array(item_ids + gold_ids, dtype=np.int64))]
