@@ -176,6 +176,9 @@ class LabelEvent(Base):
     ext_project_id: Mapped[int | None] = mapped_column(Integer)
     ext_task_id: Mapped[int | None] = mapped_column(Integer)
     ext_annotation_id: Mapped[int | None] = mapped_column(Integer)
+    # The taxonomy version the label was made under (None: before any was recorded, or not known to the writer;
+    # read as the version current when the event was recorded).
+    taxonomy_version: Mapped[str | None] = mapped_column(String(64))
     event_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the label was made (tool's clock)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)  # when the store learnt of it
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -185,10 +188,8 @@ class PushedTask(Base):
     """An item pushed to a Label Studio project as a task, with the pre-label it was shown with."""
 
     __tablename__ = "pushed_tasks"
-    __table_args__ = (
-        UniqueConstraint("ls_project_id", "item_id", name="uq_pushed_item"),
-        UniqueConstraint("ls_project_id", "task_id", name="uq_pushed_task"),
-    )
+    # One item may have several tasks in a project: a taxonomy split re-queues its items as fresh tasks.
+    __table_args__ = (UniqueConstraint("ls_project_id", "task_id", name="uq_pushed_task"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
@@ -222,6 +223,21 @@ class DatasetVersion(Base):
     manifest_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class TaxonomyVersion(Base):
+    """One version of the label taxonomy: its schema (labels with definitions, examples, parents; guidelines) and
+    the migration that led to it from ``parent_id``. Append-only; the id is content-addressed (schema, migration,
+    parent), so recording the same change twice is one version."""
+
+    __tablename__ = "taxonomy_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("taxonomy_versions.id"))
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # 0, 1, 2, ... in the order the versions were recorded
+    schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    migration: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 LABEL_SOURCES = ("import", "human", "model", "gold", "adjudication")

@@ -37,7 +37,7 @@ def test_errors_name_every_bad_key_path_and_what_is_allowed(tmp_path: Path) -> N
     assert str(p) in msg
     assert "task.kind" in msg and "text_classification" in msg and "'ner'" in msg
     assert "task.labels" in msg and "duplicate labels: ['a']" in msg
-    assert "task.colour: unknown key; allowed keys: kind, labels" in msg
+    assert "task.colour: unknown key; allowed keys: guidelines, kind, labels, taxonomy" in msg
     assert "source.format" in msg and "'parquet'" in msg
 
 
