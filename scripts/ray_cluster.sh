@@ -28,6 +28,9 @@ export RAY_USAGE_STATS_ENABLED=0
 # The Ray Client proxy forks a server per driver while gRPC threads run; gRPC's fork handlers then abort the child
 # ("Check failed: next_worker->state == KICKED", ray-project/ray#63202). The child only execs: no handlers needed.
 export GRPC_ENABLE_FORK_SUPPORT=false
+# On SIGTERM a node drains (waits for its work to move elsewhere) for up to 30 s by default; stopping this whole
+# local cluster has nowhere to move work to.
+export RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="${RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S:-3}"
 
 say() { echo "ray_cluster.sh: $*" >&2; }
 die() {
