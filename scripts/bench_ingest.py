@@ -52,25 +52,42 @@ cfg = parse_config({
     "source": {"path": src, "label_field": "label"},
     "privacy": {"redact": redact, "workers": int(workers) if workers != "auto" else "auto", "spacy_model": None},
 }, base_dir=Path.cwd())
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with Project(cfg, workdir=workdir) as p:
     p.init()
     s = p.ingest()
 wall = time.perf_counter() - t0
-print(json.dumps({"wall_s": wall, "rows": s.rows_read, "items_added": s.items_added, "labels": s.labels_imported,
+print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - c0, "rows": s.rows_read,
+                  "items_added": s.items_added, "labels": s.labels_imported, "writer": s.writer,
+                  "stage_cpu_s": s.stage_cpu_seconds,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 CHILD_BASELINE = r"""
 import hashlib, json, resource, sys, time
 import pandas as pd
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 df = pd.read_csv(sys.argv[1], keep_default_na=False)
+c1 = time.process_time()
 hashes = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in df["text"]]
 wall = time.perf_counter() - t0
-print(json.dumps({"wall_s": wall, "rows": len(hashes),
+print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - c0, "rows": len(hashes),
+                  "stage_cpu_s": {"read_csv": c1 - c0, "sha256": time.process_time() - c1},
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+WHERE_TIME_GOES = (
+    "Reading, validating and hashing run on one thread and writing on another, overlapped. The write stage is "
+    "SQLite's own work (its C code, GIL released): each item row updates the table and two indexes, one of them the "
+    "UNIQUE index on the 64-character identity hash, whose keys arrive in random order; each import label event "
+    "updates its table and three indexes. Python-side costs (parsing, checks, two hashes per row) are a few µs per "
+    "row; the store's per-row index maintenance is the floor that keeps the ratio below the target."
+)
+
+
+def _cpu_cell(seconds: float, rows: int) -> str:
+    return f"{seconds:.2f} s ({1e6 * seconds / rows:.1f} µs)"
 
 
 def run_child(code: str, *args: str) -> dict:
@@ -95,6 +112,7 @@ def main() -> None:
         generate(big, args.rows)
         print(f"generated {args.rows} rows ({big.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f}s")
 
+        load_before = os.getloadavg()[0]
         baseline = run_child(CHILD_BASELINE, str(big))
         print("baseline", baseline)
         ours = run_child(CHILD_OURS, str(big), str(tmpdir / "w-ours"), "0", "1")
@@ -123,6 +141,15 @@ def main() -> None:
         "labels_imported": ours["labels"],
         "reingest_rows_per_s": round(rerun["rows"] / rerun["wall_s"], 1),
         "reingest_items_added": rerun["items_added"],
+        "writer": ours["writer"],
+        # CPU seconds: the machine is shared, so wall time includes waiting for a core; CPU time per row does not.
+        "cpu_s": round(ours["cpu_s"], 2),
+        "baseline_cpu_s": round(baseline["cpu_s"], 2),
+        "cpu_ratio": round(baseline["cpu_s"] / ours["cpu_s"], 3),
+        "stage_cpu_s": {k: round(v, 2) for k, v in ours["stage_cpu_s"].items()},
+        "baseline_stage_cpu_s": {k: round(v, 2) for k, v in baseline["stage_cpu_s"].items()},
+        "reingest_stage_cpu_s": {k: round(v, 2) for k, v in rerun["stage_cpu_s"].items()},
+        "load_avg_1min_before": round(load_before, 2),
         "with_redaction": {
             "rows": red1["rows"],
             "spacy_model": None,
@@ -132,10 +159,14 @@ def main() -> None:
         },
         "notes": "labelloop wall time includes store creation, validation, keyed hashing, dedup, SQLite writes and "
         "import label events, redaction off; baseline = pd.read_csv(whole file) + hashlib.sha256 per text. "
-        "Each side runs in its own subprocess; peak RSS is that process's ru_maxrss.",
+        "Each side runs in its own subprocess; peak RSS is that process's ru_maxrss. Stage CPU seconds: read = "
+        "CSV blocks parsed (pyarrow) on the reading thread; validate_hash = column validation, normalisation, "
+        "BLAKE2b identity and sha256 content hashes; write = the writer thread's Store.import_batch (SQLite insert "
+        "of items with their unique identity index, ids of new rows, import label events, commit).",
         "command": "python scripts/bench_ingest.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
+    rows = result["rows"]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [
@@ -152,7 +183,22 @@ def main() -> None:
         f"| labelloop re-ingest of the same file (adds {rerun['items_added']}) | "
         f"{result['reingest_rows_per_s']:,.0f} | |",
         "",
-        f"Ratio labelloop / baseline: **{result['ratio']}** (target ≥ 0.5).",
+        f"Ratio labelloop / baseline: **{result['ratio']}** (target ≥ 0.5). "
+        f"By CPU time (the machine is shared; 1-min load average {result['load_avg_1min_before']} before the run): "
+        f"labelloop {result['cpu_s']} s, baseline {result['baseline_cpu_s']} s, ratio {result['cpu_ratio']}.",
+        "",
+        "## Where the time goes (CPU seconds, µs per row)",
+        "",
+        "| stage | first ingest | re-ingest |",
+        "|---|---:|---:|",
+        *[
+            f"| {k} | {_cpu_cell(v, rows)} | {_cpu_cell(result['reingest_stage_cpu_s'].get(k, 0.0), rows)} |"
+            for k, v in result["stage_cpu_s"].items()
+        ],
+        "",
+        "Baseline: " + ", ".join(f"{k} {_cpu_cell(v, rows)}" for k, v in result["baseline_stage_cpu_s"].items()) + ".",
+        "",
+        WHERE_TIME_GOES if result["ratio"] < 0.5 else "",
         "",
         f"With PII redaction (patterns only, {red1['rows']:,} rows): "
         f"{result['with_redaction']['one_process_rows_per_s']:,.0f} rows/s in one process, "

@@ -179,82 +179,8 @@ class Store:
         identity, one scan of the rows just added for their ids, one ``executemany`` for the events. Events of rows
         whose item existed before this chunk are skipped if already recorded, so a re-ingest adds nothing.
         """
-        if not batch.lines:
-            return ImportCounts(0, 0)
-        now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
-        items_sql = (
-            "INSERT INTO items (identity_hash, content_hash, kind, text, original_text, external_id, split, source, "
-            "source_line, ingest_run_id, metadata, redactions, ingested_at) "
-            f"VALUES (?, ?, 'text', ?, ?, ?, ?, {_sqlite_literal(batch.source)}, ?, {int(batch.run_id)}, ?, '{{}}', "
-            f"{now}) ON CONFLICT (identity_hash) DO NOTHING"
-        )
-        metadata = ["{}" if not m else json.dumps(m) for m in batch.metadata] if batch.metadata else repeat("{}")
-        originals = batch.original_texts if batch.original_texts is not None else repeat(None)
-        events_sql = (
-            "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
-            f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
-            f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
-        )
         with self.engine.begin() as conn:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
-            rows = zip(
-                batch.identity_hashes,
-                batch.content_hashes,
-                batch.texts,
-                originals,
-                batch.external_ids,
-                batch.splits,
-                batch.lines,
-                metadata,
-                strict=False,  # the repeat() columns are endless; the others have one value per row
-            )
-            cur.executemany(items_sql, rows)
-            # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
-            new = dict(
-                cur.execute(
-                    "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?", (before, batch.run_id)
-                ).fetchall()
-            )
-            labelled = [
-                (line, h, label)
-                for line, h, label in zip(batch.lines, batch.identity_hashes, batch.labels, strict=True)
-                if label is not None
-            ]
-            dup_hashes = list({h for line, h, _ in labelled if line not in new})
-            known: dict[str, int] = {}
-            for i in range(0, len(dup_hashes), _IN_BATCH):
-                part = dup_hashes[i : i + _IN_BATCH]
-                marks = ",".join("?" * len(part))
-                known.update(cur.execute(f"SELECT identity_hash, id FROM items WHERE identity_hash IN ({marks})", part))
-            events: list[tuple[int, str, str]] = []
-            old: list[tuple[int, str, str]] = []
-            prefix = batch.event_prefix
-            for line, h, label in labelled:
-                item_id = new.get(line)
-                if item_id is not None:
-                    events.append((item_id, label, f"{prefix}{line}"))
-                else:
-                    item_id = known[h]
-                    (old if item_id <= before else events).append((item_id, label, f"{prefix}{line}"))
-            if old:  # only rows of items that existed before this chunk can have been imported already
-                seen: set[tuple[int, str]] = set()
-                ext = [e for _, _, e in old]
-                for i in range(0, len(ext), _IN_BATCH):
-                    part = ext[i : i + _IN_BATCH]
-                    marks = ",".join("?" * len(part))
-                    seen.update(
-                        cur.execute(
-                            "SELECT item_id, external_id FROM label_events "
-                            f"WHERE source = 'import' AND external_id IN ({marks})",
-                            part,
-                        )
-                    )
-                events.extend(e for e in old if (e[0], e[2]) not in seen)
-                events.sort(key=lambda e: int(e[2][len(prefix) :]))
-            cur.executemany(events_sql, events)
-            cur.close()
-        return ImportCounts(items_added=len(new), label_events_added=len(events))
+            return _sqlite_import(conn, batch)
 
     def existing_item_ids(self, item_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
@@ -548,6 +474,85 @@ _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for DateT
 
 def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC) if dt.tzinfo is not None else dt
+
+
+def _sqlite_import(conn: Connection, batch: ImportBatch) -> ImportCounts:
+    """The body of :meth:`Store.import_batch`, inside the caller's transaction."""
+    if not batch.lines:
+        return ImportCounts(0, 0)
+    now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
+    items_sql = (
+        "INSERT INTO items (identity_hash, content_hash, kind, text, original_text, external_id, split, source, "
+        "source_line, ingest_run_id, metadata, redactions, ingested_at) "
+        f"VALUES (?, ?, 'text', ?, ?, ?, ?, {_sqlite_literal(batch.source)}, ?, {int(batch.run_id)}, ?, '{{}}', "
+        f"{now}) ON CONFLICT (identity_hash) DO NOTHING"
+    )
+    metadata = ["{}" if not m else json.dumps(m) for m in batch.metadata] if batch.metadata else repeat("{}")
+    originals = batch.original_texts if batch.original_texts is not None else repeat(None)
+    events_sql = (
+        "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
+        f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
+        f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
+    )
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+    rows = zip(
+        batch.identity_hashes,
+        batch.content_hashes,
+        batch.texts,
+        originals,
+        batch.external_ids,
+        batch.splits,
+        batch.lines,
+        metadata,
+        strict=False,  # the repeat() columns are endless; the others have one value per row
+    )
+    cur.executemany(items_sql, rows)
+    # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
+    new = dict(
+        cur.execute(
+            "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?", (before, batch.run_id)
+        ).fetchall()
+    )
+    labelled = [
+        (line, h, label)
+        for line, h, label in zip(batch.lines, batch.identity_hashes, batch.labels, strict=True)
+        if label is not None
+    ]
+    dup_hashes = list({h for line, h, _ in labelled if line not in new})
+    known: dict[str, int] = {}
+    for i in range(0, len(dup_hashes), _IN_BATCH):
+        part = dup_hashes[i : i + _IN_BATCH]
+        marks = ",".join("?" * len(part))
+        known.update(cur.execute(f"SELECT identity_hash, id FROM items WHERE identity_hash IN ({marks})", part))
+    events: list[tuple[int, str, str]] = []
+    old: list[tuple[int, str, str]] = []
+    prefix = batch.event_prefix
+    for line, h, label in labelled:
+        item_id = new.get(line)
+        if item_id is not None:
+            events.append((item_id, label, f"{prefix}{line}"))
+        else:
+            item_id = known[h]
+            (old if item_id <= before else events).append((item_id, label, f"{prefix}{line}"))
+    if old:  # only rows of items that existed before this chunk can have been imported already
+        seen: set[tuple[int, str]] = set()
+        ext = [e for _, _, e in old]
+        for i in range(0, len(ext), _IN_BATCH):
+            part = ext[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(part))
+            seen.update(
+                cur.execute(
+                    "SELECT item_id, external_id FROM label_events "
+                    f"WHERE source = 'import' AND external_id IN ({marks})",
+                    part,
+                )
+            )
+        events.extend(e for e in old if (e[0], e[2]) not in seen)
+        events.sort(key=lambda e: int(e[2][len(prefix) :]))
+    cur.executemany(events_sql, events)
+    cur.close()
+    return ImportCounts(items_added=len(new), label_events_added=len(events))
 
 
 def _sqlite_literal(value: str | None) -> str:
