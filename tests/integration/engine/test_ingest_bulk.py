@@ -58,6 +58,19 @@ def _csv(path: Path, n: int = 60) -> Path:
     return path
 
 
+def _jsonl(path: Path, n: int = 60) -> Path:
+    """The same rows as JSON Lines (plus a broken line), so the row-list blocks take the bulk writer too."""
+    import csv
+    import json
+
+    with _csv(path.with_suffix(".src.csv"), n).open(encoding="utf-8", errors="replace", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    lines = [json.dumps({k: v for k, v in r.items() if k is not None}) for r in records]
+    lines.insert(5, '{"id": "broken", "text": ')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _run(tmp_path: Path, name: str, sources: list[Path], *, via_rows: bool, **ingest: Any) -> dict[str, Any]:
     cfg = parse_config(
         {
@@ -108,9 +121,11 @@ def _no_redaction() -> Any:
     [{}, {"store_original_text": True}, {"source": {"label_splits": ["test"], "metadata_fields": []}}],
     ids=["default", "original-text", "label-splits"],
 )
-def test_bulk_path_stores_what_the_row_path_stores(tmp_path: Path, options: dict[str, Any]) -> None:
-    first = _csv(tmp_path / "a.csv")
-    second = _csv(tmp_path / "b.csv", n=80)  # overlaps the first file: known items, new lines
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_bulk_path_stores_what_the_row_path_stores(tmp_path: Path, options: dict[str, Any], fmt: str) -> None:
+    make = _csv if fmt == "csv" else _jsonl
+    first = make(tmp_path / f"a.{fmt}")
+    second = make(tmp_path / f"b.{fmt}", n=80)  # overlaps the first file: known items, new lines
     sources = [first, first, second, second]
     bulk = _run(tmp_path, "bulk", sources, via_rows=False, **dict(options))
     rows = _run(tmp_path, "rows", sources, via_rows=True, **dict(options))
@@ -124,8 +139,9 @@ def test_bulk_path_stores_what_the_row_path_stores(tmp_path: Path, options: dict
     assert s[1]["items_added"] == 0 and s[1]["labels_imported"] == 0 and s[1]["quarantine_new"] == 0
     assert s[2]["labels_imported"] > 0 and s[3]["labels_imported"] == 0
     reasons = {q["reason"] for q in bulk["quarantine"]}
-    assert {"empty_text", "malformed_row", "invalid_utf8", "unknown_label"} <= reasons
-    assert {e["external_id"].split("#")[0] for e in bulk["events"]} == {"import:a.csv", "import:b.csv"}
+    expected = {"malformed_row", "invalid_utf8"} if fmt == "csv" else {"invalid_json"}
+    assert {"empty_text", "unknown_label"} | expected <= reasons
+    assert {e["external_id"].split("#")[0] for e in bulk["events"]} == {f"import:a.{fmt}", f"import:b.{fmt}"}
 
 
 def test_redaction_off_ingest_on_each_store_backend(tmp_path: Path, store_url: str) -> None:
