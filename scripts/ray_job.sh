@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Submit the nightly cycle as a Ray job: `ray job submit -- labelloop cycle` against a Ray cluster's job server
+# (its dashboard address, http://HOST:8265). `ray job submit` waits, streams the job's output (the cycle's JSON
+# summary, whose exit_code is the cycle's: 0 done, 10 nothing new, 8 gate blocked, 9 lock held, 7 unreachable,
+# 4 store, 2 config) and exits non-zero when the job failed (any cycle exit code but 0).
+#
+#   bash scripts/ray_job.sh CONFIG [WORKDIR]               # RAY_ADDRESS defaults to http://127.0.0.1:8265
+#   bash scripts/ray_job.sh --local-cluster CONFIG [WORKDIR]  # start a private local head node, submit, stop it
+#
+# --local-cluster: one `ray start --head` with the dashboard (job server) on a free port, everything under its own
+# RAY_TMPDIR, stopped at exit by its pid (never `ray stop`, which would end every Ray process on the machine).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+RAY="${RAY:-$REPO/.venv/bin/ray}"
+PY="${PYTHON:-$REPO/.venv/bin/python}"
+LABELLOOP_BIN="${LABELLOOP_BIN:-$REPO/.venv/bin/labelloop}"
+export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}" RAY_USAGE_STATS_ENABLED=0
+
+local_cluster=0
+if [[ "${1:-}" == "--local-cluster" ]]; then
+  local_cluster=1
+  shift
+fi
+CONFIG="$(realpath "${1:?usage: ray_job.sh [--local-cluster] CONFIG [WORKDIR]}")"
+WORKDIR="${2:-}"
+
+head_pid=""
+cleanup() {
+  if [[ -n "$head_pid" ]]; then
+    kill -TERM "$head_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$head_pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$head_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+
+if [[ "$local_cluster" == 1 ]]; then
+  export RAY_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/labelloop-rayjob.XXXXXX")"
+  free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  gcs_port="$(free_port)"
+  dash_port="$(free_port)"
+  setsid "$RAY" start --head --block --node-ip-address=127.0.0.1 --port="$gcs_port" --num-cpus=1 \
+    --include-dashboard=true --dashboard-host=127.0.0.1 --dashboard-port="$dash_port" \
+    --object-store-memory=$((256 * 1024 * 1024)) --temp-dir="$RAY_TMPDIR" >"$RAY_TMPDIR/head.log" 2>&1 &
+  head_pid=$!
+  export RAY_ADDRESS="http://127.0.0.1:$dash_port"
+  for _ in $(seq 1 180); do
+    if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('$RAY_ADDRESS/api/version', timeout=2)" 2>/dev/null; then
+      break
+    fi
+    kill -0 "$head_pid" 2>/dev/null || { cat "$RAY_TMPDIR/head.log" >&2; exit 1; }
+    sleep 1
+  done
+  echo "ray_job.sh: local head node pid $head_pid, job server $RAY_ADDRESS" >&2
+fi
+export RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
+
+cmd=("$LABELLOOP_BIN" cycle -c "$CONFIG" --json)
+[[ -n "$WORKDIR" ]] && cmd+=(-w "$(realpath "$WORKDIR")")
+set +e
+"$RAY" job submit --address "$RAY_ADDRESS" -- "${cmd[@]}"
+rc=$?
+set -e
+echo "ray_job.sh: labelloop cycle job exit $rc" >&2
+exit "$rc"
