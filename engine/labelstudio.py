@@ -43,7 +43,25 @@ def project_key(cfg: ProjectConfig) -> str:
 
 
 def ensure_project(client: LabelStudioClient, cfg: ProjectConfig) -> int:
-    return client.ensure_project(project_key(cfg), f"labelloop {cfg.project}", cfg.task.labels)
+    """The labeling project; a new one gets the taxonomy's instructions, label hints and the triage controls."""
+    from labelloop.engine.taxonomy.guidelines import label_hints, render_instructions
+    from labelloop.engine.taxonomy.schema import Schema
+
+    schema = Schema.from_task(cfg.task)
+    return client.ensure_project(
+        project_key(cfg),
+        f"labelloop {cfg.project}",
+        cfg.task.labels,
+        hints=label_hints(schema),
+        instruction=render_instructions(schema),
+        triage=True,
+    )
+
+
+def ensure_project_for_migration(client: LabelStudioClient, cfg: ProjectConfig) -> int:
+    """The labeling project whatever its current labels (a migration is about to change them), created if absent."""
+    found = client.find_project(project_key(cfg))
+    return found if found is not None else ensure_project(client, cfg)
 
 
 def review_project_key(cfg: ProjectConfig) -> str:

@@ -58,6 +58,29 @@ class TrainResult:
         return asdict(self)
 
 
+def manifest_body(
+    *,
+    labels: dict[int, str],
+    items: list[dict[str, Any]],
+    exclude_split: str | None,
+    rules: dict[int, str] | None = None,
+) -> tuple[str, bytes, list[dict[str, Any]]]:
+    """(version id, manifest bytes, rows) of a dataset version: the one definition of its content, shared by
+    :func:`snapshot_labels` and the reproduction of an old version."""
+    rows = [
+        {
+            "item": it["identity_hash"],
+            "item_id": it["id"],
+            "label": labels[it["id"]],
+            "rule": (rules or {}).get(it["id"], RESOLUTION_RULE),
+        }
+        for it in items
+        if it["id"] in labels and (exclude_split is None or it["split"] != exclude_split)
+    ]
+    body = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows).encode("utf-8")
+    return "ds-" + hashlib.sha256(body).hexdigest()[:20], body, rows
+
+
 def snapshot_labels(
     store: Store,
     workdir: Path,
@@ -70,18 +93,7 @@ def snapshot_labels(
     """Freeze ``labels`` (item id → current label) of the ``items`` (rows with ``id``, ``identity_hash``, ``split``)
     outside ``exclude_split`` into an immutable manifest recorded in the store; ``rules`` says how each label was
     resolved (gold, human, consensus:dawid-skene, ...)."""
-    rows = [
-        {
-            "item": it["identity_hash"],
-            "item_id": it["id"],
-            "label": labels[it["id"]],
-            "rule": (rules or {}).get(it["id"], RESOLUTION_RULE),
-        }
-        for it in items
-        if it["id"] in labels and (exclude_split is None or it["split"] != exclude_split)
-    ]
-    body = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in rows).encode("utf-8")
-    version = "ds-" + hashlib.sha256(body).hexdigest()[:20]
+    version, body, rows = manifest_body(labels=labels, items=items, exclude_split=exclude_split, rules=rules)
     folder = workdir / "datasets"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{version}.jsonl"

@@ -21,7 +21,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,8 @@ from labelloop.connectors.labelstudio.config import (
     label_from_result,
     review_config,
     text_classification_config,
+    triage_from_result,
+    triage_result,
 )
 from labelloop.connectors.labelstudio.errors import (
     LabelStudioAuthError,
@@ -189,15 +191,26 @@ class LabelStudioClient:
 
     # ------------------------------------------------------------------------------------------------ projects
 
-    def ensure_project(self, key: str, title: str, labels: Sequence[str], *, review: bool = False) -> int:
+    def ensure_project(
+        self,
+        key: str,
+        title: str,
+        labels: Sequence[str],
+        *,
+        review: bool = False,
+        hints: Mapping[str, str] | None = None,
+        instruction: str | None = None,
+        triage: bool = False,
+    ) -> int:
         """The id of the project marked ``labelloop:<key>``, created with a text-classification config if absent.
 
         The config is generated from ``labels`` and validated before use. A found project whose labels differ
-        raises :class:`ProjectConfigMismatch` (we never rewrite a config in place); two projects with one key raise
-        :class:`LabelStudioError` naming both ids.
+        raises :class:`ProjectConfigMismatch` (a label set changes only through :meth:`update_labels`); two projects
+        with one key raise :class:`LabelStudioError` naming both ids. A new project gets ``instruction`` (HTML shown
+        to annotators before they start), the label ``hints`` and, with ``triage``, the ambiguity flag and comment.
         """
         marker = project_marker(key)
-        config = review_config(labels) if review else text_classification_config(labels)
+        config = review_config(labels) if review else text_classification_config(labels, hints=hints, triage=triage)
         wanted = LabelSchema.from_config(config)
         with self._errors("list projects"):
             found = [p for p in self._sdk.projects.list() if marker in (p.description or "").splitlines()]
@@ -210,7 +223,8 @@ class LabelStudioClient:
             if existing.labels != wanted.labels:
                 raise ProjectConfigMismatch(
                     f"project {project_id} ({marker}) has labels {list(existing.labels)!r}, asked for "
-                    f"{list(wanted.labels)!r}; use a new key or migrate the project deliberately"
+                    f"{list(wanted.labels)!r}; use a new key or migrate the project deliberately "
+                    "(labelloop taxonomy migrate)"
                 )
             self._schemas[project_id] = existing
             log.info("labelstudio.project found key=%s project_id=%s", key, project_id)
@@ -218,12 +232,110 @@ class LabelStudioClient:
         description = f"{marker}\nManaged by labelloop: do not edit the labeling config by hand."
         with self._errors(f"create project {marker}"):
             project = self._sdk.projects.create(
-                title=title[:50], description=description, label_config=config, request_options=_NO_RETRY
+                title=title[:50],
+                description=description,
+                label_config=config,
+                request_options=_NO_RETRY,
+                **({"expert_instruction": instruction, "show_instruction": True} if instruction else {}),
             )
         project_id = int(project.id)
         self._schemas[project_id] = wanted
         log.info("labelstudio.project created key=%s project_id=%s labels=%d", key, project_id, len(wanted.labels))
         return project_id
+
+    def find_project(self, key: str) -> int | None:
+        """The id of the project marked ``labelloop:<key>``, or None; whatever its labels (for migrations)."""
+        marker = project_marker(key)
+        with self._errors("list projects"):
+            found = sorted(int(p.id) for p in self._sdk.projects.list() if marker in (p.description or "").splitlines())
+        if len(found) > 1:
+            raise LabelStudioError(f"{len(found)} projects carry the key {marker!r} (ids {found}); delete all but one")
+        return found[0] if found else None
+
+    def labels_in_use(self, project_id: int) -> dict[str, int]:
+        """``{label: annotations choosing it}`` over every annotation now in the project (skips carry none)."""
+        annotated = [
+            int(t["id"])
+            for t in self._list_tasks(project_id, "id,total_annotations", None)
+            if int(t.get("total_annotations") or 0) > 0
+        ]
+        counts: dict[str, int] = {}
+        for task in self._export(project_id, annotated) if annotated else []:
+            for ann in task.annotations:
+                if ann.label is not None:
+                    counts[ann.label] = counts.get(ann.label, 0) + 1
+        return counts
+
+    def update_labels(
+        self,
+        project_id: int,
+        labels: Sequence[str],
+        *,
+        hints: Mapping[str, str] | None = None,
+        instruction: str | None = None,
+        triage: bool = True,
+        mapped: Sequence[str] = (),
+    ) -> list[str]:
+        """Replace the project's label set, hints and instructions; returns the labels dropped.
+
+        Label Studio accepts a config that drops a label annotations still use (their results then name a choice
+        that no longer exists). Here a dropped label still in use raises :class:`ProjectConfigMismatch` unless it
+        is in ``mapped`` (the caller reads its old annotations as another label, or sends them back for relabeling).
+        """
+        config = text_classification_config(labels, hints=hints, triage=triage)
+        wanted = LabelSchema.from_config(config)
+        with self._errors(f"get project {project_id}"):
+            current = LabelSchema.from_config(self._sdk.projects.get(id=project_id).label_config or "")
+        dropped = [label for label in current.labels if label not in wanted.labels]
+        if dropped:
+            used = self.labels_in_use(project_id)
+            unmapped = {label: used[label] for label in dropped if used.get(label) and label not in mapped}
+            if unmapped:
+                raise ProjectConfigMismatch(
+                    f"project {project_id}: dropping {sorted(unmapped)} would orphan annotations that use them "
+                    f"({unmapped}); map them to another label (rename, merge, retire into) or split them"
+                )
+        options: dict[str, Any] = {"label_config": config}
+        if instruction is not None:
+            options.update(expert_instruction=instruction, show_instruction=True)
+        with self._errors(f"update project {project_id}"):
+            self._sdk.projects.update(id=project_id, **options)
+        self._schemas[project_id] = wanted
+        log.info("labelstudio.project labels_updated project_id=%s dropped=%s", project_id, dropped)
+        return dropped
+
+    def project_instructions(self, project_id: int) -> tuple[str, bool]:
+        """(the instructions' HTML, whether they are shown before labeling) as the server holds them."""
+        with self._errors(f"get project {project_id}"):
+            project = self._sdk.projects.get(id=project_id)
+        return str(project.expert_instruction or ""), bool(project.show_instruction)
+
+    def project_label_config(self, project_id: int) -> str:
+        with self._errors(f"get project {project_id}"):
+            return str(self._sdk.projects.get(id=project_id).label_config or "")
+
+    def requeue_tasks(self, project_id: int, tasks: Sequence[TaskToPush], *, tag: str) -> dict[int, int]:
+        """Fresh tasks for items already in the project (sent back for relabeling), marked ``data.requeue=tag``;
+        returns ``{item_id: new task_id}``. Repeating it with the same tag creates nothing new."""
+        existing: dict[int, int] = {}
+        for task in self._list_tasks(project_id, "id,data", None):
+            data = task.get("data") or {}
+            if data.get("requeue") == tag and data.get("item_id") is not None:
+                existing.setdefault(int(data["item_id"]), int(task["id"]))
+        todo = [t for t in tasks if t.item_id not in existing]
+        for start in range(0, len(todo), _EXPORT_CHUNK):
+            chunk = todo[start : start + _EXPORT_CHUNK]
+            payload = [{**_task_payload(t), "data": {**_task_payload(t)["data"], "requeue": tag}} for t in chunk]
+            with self._errors(f"re-queue {len(chunk)} tasks into project {project_id}"):
+                response = self._sdk.projects.import_tasks(
+                    id=project_id, request=payload, return_task_ids=True, request_options=_NO_RETRY
+                )
+            task_ids = list(response.task_ids or [])
+            if len(task_ids) != len(chunk):
+                raise LabelStudioRequestError(f"re-queue returned {len(task_ids)} task ids for {len(chunk)} tasks")
+            existing.update({t.item_id: int(tid) for t, tid in zip(chunk, task_ids, strict=True)})
+        log.info("labelstudio.requeue project_id=%s tag=%s items=%d new=%d", project_id, tag, len(tasks), len(todo))
+        return {t.item_id: existing[t.item_id] for t in tasks}
 
     # ---------------------------------------------------------------------------------------------------- push
 
@@ -232,7 +344,7 @@ class LabelStudioClient:
         mapping: dict[int, int] = {}
         for task in self._list_tasks(project_id, "id,data", None):
             item_id = (task.get("data") or {}).get("item_id")
-            if item_id is None:
+            if item_id is None or (task.get("data") or {}).get("requeue"):  # re-queued copies: not the push's task
                 continue
             if int(item_id) in mapping:
                 log.warning(
@@ -415,6 +527,7 @@ class LabelStudioClient:
             prediction_label = label_from_result(prediction.get("result"))
         except ValueError:
             prediction_label = None
+        ambiguous, comment = triage_from_result(ann.get("result"))
         lead_time = ann.get("lead_time")
         score = prediction.get("score")
         return PulledAnnotation(
@@ -431,6 +544,8 @@ class LabelStudioClient:
             prediction_model_version=prediction.get("model_version") or None,
             prediction_label=prediction_label,
             prediction_score=float(score) if score is not None else None,
+            ambiguous=ambiguous,
+            comment=comment,
         )
 
     def _email(self, user_id: int) -> str | None:
@@ -453,14 +568,18 @@ class LabelStudioClient:
         project_id: int,
         lead_time_s: float | None = None,
         was_cancelled: bool = False,
+        ambiguous: bool = False,
+        comment: str | None = None,
     ) -> int:
-        """Annotate ``task_id`` as the connected user (``label=None`` with ``was_cancelled=True`` is a skip)."""
-        if label is None and not was_cancelled:
-            raise ValueError(f"task {task_id}: an annotation needs a label unless it is a skip (was_cancelled)")
+        """Annotate ``task_id`` as the connected user (``label=None`` with ``was_cancelled=True`` is a skip;
+        ``ambiguous`` flags the item as unclear under the guideline, with an optional ``comment``)."""
+        if label is None and not was_cancelled and not ambiguous:
+            raise ValueError(f"task {task_id}: an annotation needs a label unless it is a skip or flagged ambiguous")
         result: list[dict[str, Any]] = []
         if label is not None:
             self.schema(project_id).check_label(label, context=f"task {task_id}")
             result = choice_result(label)
+        result += triage_result(ambiguous=ambiguous, comment=comment)
         with self._errors(f"annotate task {task_id}"):
             ann = self._sdk.annotations.create(
                 id=task_id,

@@ -9,7 +9,7 @@ get their own generator here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -17,6 +17,11 @@ from xml.sax.saxutils import quoteattr
 # Names used in the generated config; predictions and pulled annotations refer to them.
 TEXT_NAME = "text"
 CHOICES_NAME = "label"
+# Triage controls (optional): a flag choice meaning "this item is ambiguous / the guideline does not settle it" and
+# a free-text comment. Never part of the label set.
+FLAG_NAME = "flag"
+AMBIGUOUS = "ambiguous / guideline unclear"
+COMMENT_NAME = "comment"
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
@@ -37,18 +42,33 @@ def _check_labels(labels: Sequence[str]) -> list[str]:
     return out
 
 
-def text_classification_config(labels: Sequence[str]) -> str:
+def text_classification_config(
+    labels: Sequence[str], *, hints: Mapping[str, str] | None = None, triage: bool = False
+) -> str:
     """Single-choice text classification: one ``<Choices>`` over the task's ``$text``.
 
     Labels are XML-escaped (``&``, ``<``, quotes) so any label string round-trips; order is kept as given, which
-    is the order annotators see.
+    is the order annotators see. ``hints`` (label → short definition) become the choices' hover hints. ``triage``
+    adds an "ambiguous / guideline unclear" flag and a comment box (read back by :func:`triage_from_result`).
     """
     checked = _check_labels(labels)
-    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in checked)
+    hints = hints or {}
+    choices = "".join(
+        f"<Choice value={quoteattr(label)}" + (f" hint={quoteattr(hints[label])}" if hints.get(label) else "") + "/>"
+        for label in checked
+    )
+    extra = ""
+    if triage:
+        extra = (
+            f'<Choices name="{FLAG_NAME}" toName="{TEXT_NAME}" choice="multiple" showInline="true">'
+            f"<Choice value={quoteattr(AMBIGUOUS)}/></Choices>"
+            f'<TextArea name="{COMMENT_NAME}" toName="{TEXT_NAME}" maxSubmissions="1" editable="true" '
+            'placeholder="Why is it ambiguous? Which labels, which part of the guideline? (optional)"/>'
+        )
     return (
         f'<View><Text name="{TEXT_NAME}" value="${TEXT_NAME}"/>'
         f'<Choices name="{CHOICES_NAME}" toName="{TEXT_NAME}" choice="single">'
-        f"{choices}</Choices></View>"
+        f"{choices}</Choices>{extra}</View>"
     )
 
 
@@ -103,6 +123,36 @@ def label_from_result(result: Any) -> str | None:
     if len(chosen) > 1:
         raise ValueError(f"single-choice result carries {len(chosen)} choices: {chosen!r}")
     return str(chosen[0])
+
+
+def triage_from_result(result: Any) -> tuple[bool, str | None]:
+    """(marked ambiguous, comment or None) of a result list from a config made with ``triage=True``.
+
+    Label Studio returns the comment as ``{"from_name": "comment", "type": "textarea", "value": {"text": [...]}}``
+    (one string per submitted line); they are joined with newlines.
+    """
+    if not isinstance(result, list):
+        return False, None
+    ambiguous, texts = False, []
+    for region in result:
+        if not isinstance(region, dict):
+            continue
+        value = region.get("value") or {}
+        if region.get("from_name") == FLAG_NAME and AMBIGUOUS in (value.get("choices") or []):
+            ambiguous = True
+        elif region.get("from_name") == COMMENT_NAME:
+            texts.extend(str(t) for t in value.get("text") or [] if str(t).strip())
+    return ambiguous, ("\n".join(texts) if texts else None)
+
+
+def triage_result(*, ambiguous: bool, comment: str | None) -> list[dict[str, Any]]:
+    """The result regions for the triage controls (simulated annotators and tests write them)."""
+    out: list[dict[str, Any]] = []
+    if ambiguous:
+        out.append({"from_name": FLAG_NAME, "to_name": TEXT_NAME, "type": "choices", "value": {"choices": [AMBIGUOUS]}})
+    if comment:
+        out.append({"from_name": COMMENT_NAME, "to_name": TEXT_NAME, "type": "textarea", "value": {"text": [comment]}})
+    return out
 
 
 @dataclass(frozen=True)

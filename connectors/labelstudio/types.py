@@ -51,6 +51,8 @@ class PulledAnnotation:
     prediction_model_version: str | None = None
     prediction_label: str | None = None
     prediction_score: float | None = None
+    ambiguous: bool = False  # the annotator flagged "ambiguous / guideline unclear"
+    comment: str | None = None  # the annotator's free-text comment (triage)
 
 
 @dataclass(frozen=True)

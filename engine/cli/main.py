@@ -35,6 +35,7 @@ from labelloop.engine.cli.dataset import dataset_app
 from labelloop.engine.cli.metrics import metrics_app
 from labelloop.engine.cli.quality import quality_app
 from labelloop.engine.cli.report import report_app
+from labelloop.engine.cli.taxonomy import taxonomy_app
 from labelloop.engine.config import ConfigError
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.ingest import IngestSummary
@@ -474,6 +475,7 @@ app.add_typer(dataset_app, name="dataset")
 app.add_typer(metrics_app, name="metrics")
 app.command("cycle")(handle_errors(cycle_command))
 app.add_typer(report_app, name="report")
+app.add_typer(taxonomy_app, name="taxonomy")
 
 
 def main() -> None:

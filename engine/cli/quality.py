@@ -182,3 +182,33 @@ def autolabel(
             out.print(f"note: {note}")
 
     _emit(result.as_dict(), as_json, render)
+
+
+@quality_app.command("triage")
+@handle_errors
+def triage(config: ConfigOpt = DEFAULT_CONFIG, workdir: WorkdirOpt = None, as_json: JsonOpt = False) -> None:
+    """The triage queue (items flagged ambiguous, persistent disagreements, re-queued items, with comments) and the
+    most disputed label pairs."""
+    from labelloop.engine.quality.assess import resolve_store
+    from labelloop.engine.quality.triage import triage_queue
+
+    with Project.from_config_file(config, workdir=workdir) as project:
+        live, resolution = resolve_store(project.store, project.config)
+        data = triage_queue(project.store.label_events(), live, resolution).as_dict()
+
+    def render(d: dict[str, Any]) -> None:
+        t = Table(title=f"triage queue ({len(d['entries'])} items)")
+        for col in ("item", "why", "flagged by", "comments"):
+            t.add_column(col)
+        for e in d["entries"]:
+            comments = " | ".join(f"{c['annotator']}: {c['comment']}" for c in e["comments"])
+            t.add_row(str(e["item_id"]), "; ".join(e["reasons"]), ", ".join(e["flagged_by"]), comments)
+        out.print(t)
+        t = Table(title=f"most disputed label pairs ({d['overlap_items']} items with several annotators)")
+        for col in ("labels", "disagreements", "items"):
+            t.add_column(col)
+        for p in d["pairs"]:
+            t.add_row(" vs ".join(p["labels"]), str(p["disagreements"]), str(p["items"]))
+        out.print(t)
+
+    _emit(data, as_json, render)

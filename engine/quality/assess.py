@@ -8,6 +8,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from labelloop.engine.quality.gold import GoldAccuracy, gold_accuracy
 from labelloop.engine.quality.resolution import Resolution, resolve
 from labelloop.engine.quality.votes import LiveLabels, live_labels
 from labelloop.engine.store import Store
+from labelloop.engine.store.repository import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -167,12 +169,27 @@ def _serving_probs(store: Store, classes: Sequence[str]) -> dict[int, np.ndarray
     }
 
 
-def resolve_store(store: Store, cfg: ProjectConfig) -> tuple[LiveLabels, Resolution]:
-    """The live labels of the store and their resolution under the project's adjudication settings."""
-    live = live_labels(store.label_events())
+def resolve_store(store: Store, cfg: ProjectConfig, *, as_of: datetime | None = None) -> tuple[LiveLabels, Resolution]:
+    """The live labels of the store and their resolution under the project's adjudication settings, read under
+    the current taxonomy (old label names mapped, split items left for relabeling). ``as_of``: the labels and
+    taxonomy as they were then (events and versions recorded later are ignored), e.g. to rebuild a dataset
+    version."""
+    from labelloop.engine.taxonomy.history import TaxonomyHistory
+
+    history = TaxonomyHistory.load(store, as_of=as_of)
+    events = store.label_events()
+    classes = list(cfg.task.labels)
+    if as_of is None:
+        history.check_config(cfg)
+    else:
+        cutoff = as_utc(as_of)
+        events = [e for e in events if as_utc(e["recorded_at"]) <= cutoff]
+        if history.current is not None:
+            classes = history.current.schema.names
+    live = live_labels(events, taxonomy=history)
     adj = cfg.quality.adjudication
-    probs = _serving_probs(store, cfg.task.labels) if adj.method == "crowdlab" else None
-    return live, resolve(live, cfg.task.labels, method=adj.method, review_below=adj.review_below, pred_probs=probs)
+    probs = _serving_probs(store, classes) if adj.method == "crowdlab" else None
+    return live, resolve(live, classes, method=adj.method, review_below=adj.review_below, pred_probs=probs)
 
 
 def assess(

@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from labelloop.engine.taxonomy.history import TaxonomyHistory
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class LiveLabels:
     adjudication: dict[int, tuple[str, int]] = field(default_factory=dict)
     imported: dict[int, tuple[str, int]] = field(default_factory=dict)
     model: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # Items a taxonomy split sent back for relabeling (item → taxonomy version), with no label since.
+    requeued: dict[int, str] = field(default_factory=dict)
 
     def ratings(self, item_ids: Iterable[int] | None = None) -> list[tuple[int, str, str]]:
         """``(item, annotator, label)`` triples for :mod:`labelloop.engine.quality.agreement`."""
@@ -51,10 +56,15 @@ class LiveLabels:
         return sorted({a for votes in self.human.values() for a in votes})
 
 
-def live_labels(events: Sequence[Mapping[str, Any]]) -> LiveLabels:
-    """Fold the event history (any order) into the current labels by source."""
+def live_labels(events: Sequence[Mapping[str, Any]], *, taxonomy: TaxonomyHistory | None = None) -> LiveLabels:
+    """Fold the event history (any order) into the current labels by source. With ``taxonomy``, labels given under
+    an older taxonomy version read as they do now (renames, merges) and split items wait for relabeling."""
+    requeued: dict[int, str] = {}
+    if taxonomy is not None:
+        applied = taxonomy.apply(events)
+        events, requeued = applied.events, applied.requeued
     retracted = {e["retracts_event_id"] for e in events if e.get("retracts_event_id") is not None}
-    out = LiveLabels()
+    out = LiveLabels(requeued=requeued)
     for e in sorted(events, key=lambda ev: ev["id"]):
         if e["label"] is None or e["id"] in retracted or e.get("retracts_event_id") is not None:
             continue

@@ -386,7 +386,9 @@ def build_report(
     quality = project.quality(label_errors=False).as_dict()
     curve, per_version = _models(project)
     sections = [_summary(project, status), curve, per_version, _confusion(project), _annotators(quality)]
-    for make in (_ops, _drift, _budget_forecast, *extra_sections):
+    from labelloop.engine.reporting.triage import triage_section
+
+    for make in (_ops, _drift, _budget_forecast, triage_section, *extra_sections):
         try:
             sections.append(make(project))
         except Exception as exc:  # a failing optional section must not hide the rest of the report; it says why

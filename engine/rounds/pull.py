@@ -8,7 +8,12 @@ Each annotation version becomes one append-only label event, keyed ``ls:<project
 - a deleted annotation (an id the store knows that the task no longer has) → retraction events, one per recorded
   event of it, so the item's current label falls back to what it was before;
 - a skipped (cancelled) task → an event with no label and ``extra.skipped``: an explicit state, never a drop;
-- several annotators on one task → one event each.
+- several annotators on one task → one event each;
+- an answer flagged "ambiguous / guideline unclear" → an event with no label and ``extra.ambiguous`` (with the
+  annotator's comment and any label they ticked anyway as ``extra.tentative_label``): it never counts as a class
+  label, it feeds the triage queue.
+
+Every event names the taxonomy version current at the pull (recorded first if none is).
 
 Events and the new cursor are written in one transaction; pulling again with nothing changed writes nothing.
 """
@@ -26,6 +31,7 @@ from labelloop.connectors.labelstudio.types import PulledAnnotation, PulledTask
 from labelloop.engine.config import ProjectConfig
 from labelloop.engine.labelstudio import ensure_project, ensure_review_project
 from labelloop.engine.store import Store
+from labelloop.engine.taxonomy.history import ensure_recorded
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig, *, review:
     """Pull the labeling project, or with ``review`` the reviewers' project, whose decisions become events with
     ``source=adjudication``."""
     project_id = ensure_review_project(client, cfg) if review else ensure_project(client, cfg)
+    taxonomy_version = ensure_recorded(store, cfg).id
     source = "adjudication" if review else "human"
     cursor_name = f"labelstudio:{project_id}:pull"
     cursor = store.get_sync(cursor_name)
@@ -95,7 +102,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig, *, review:
             annotator = ann.annotator_email or (f"ls-user:{ann.annotator_id}" if ann.annotator_id else None)
             if annotator:
                 annotators.add(annotator)
-            events.append(_annotation_event(project_id, task, ann, push, annotator, ext, source))
+            events.append(_annotation_event(project_id, task, ann, push, annotator, ext, source, taxonomy_version))
         for (task_id, ann_id), evs in by_annotation.items():
             if task_id != task.task_id or ann_id in present:
                 continue
@@ -117,6 +124,7 @@ def pull(store: Store, client: LabelStudioClient, cfg: ProjectConfig, *, review:
                         "ext_project_id": project_id,
                         "ext_task_id": task_id,
                         "ext_annotation_id": ann_id,
+                        "taxonomy_version": taxonomy_version,
                         "extra": {"deleted": True},
                     }
                 )
@@ -136,8 +144,9 @@ def _annotation_event(
     annotator: str | None,
     ext: str,
     source: str,
+    taxonomy_version: str | None = None,
 ) -> dict[str, Any]:
-    label = None if ann.was_cancelled else ann.label
+    label = None if ann.was_cancelled or ann.ambiguous else ann.label
     prelabel = ann.prediction_label or (push["prelabel"] if push else None)
     version = ann.prediction_model_version or (push["prelabel_model_version"] if push else None)
     return {
@@ -157,6 +166,7 @@ def _annotation_event(
         "ext_project_id": project_id,
         "ext_task_id": task.task_id,
         "ext_annotation_id": ann.annotation_id,
+        "taxonomy_version": taxonomy_version,
         "extra": {
             "created_at": ann.created_at.isoformat(),
             "updated_at": ann.updated_at.isoformat(),
@@ -165,6 +175,8 @@ def _annotation_event(
             "prelabel_score": ann.prediction_score
             if ann.prediction_score is not None
             else (push["prelabel_score"] if push else None),
+            **({"ambiguous": True, "tentative_label": ann.label} if ann.ambiguous else {}),
+            **({"comment": ann.comment} if ann.comment else {}),
         },
     }
 

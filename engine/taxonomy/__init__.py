@@ -1,0 +1,1 @@
+"""Versioned label taxonomy: schemas and migrations, history-aware label reading, guidelines for annotators."""
