@@ -47,7 +47,8 @@ class Forecast:
 
 
 def _interval(samples: np.ndarray) -> Interval:
-    p10, p50, p90 = np.percentile(samples, [10, 50, 90])
+    # "nearest": no interpolation, so an unreachable (infinite) resample yields inf, never inf − inf = nan.
+    p10, p50, p90 = np.percentile(samples, [10, 50, 90], method="nearest")
     return Interval(float(p10), float(p50), float(p90))
 
 
@@ -131,7 +132,11 @@ def labels_for_accuracy(
     extra["share_of_fits_reaching_target"] = reachable
     if point is None:
         return Forecast(None, "labels", basis, f"target {target} is above the fitted asymptote {params[0]:.4f}", extra)
-    return Forecast(_interval(arr), "labels", basis, None, extra)
+    interval = _interval(arr)
+    if not np.isfinite(interval.p50):
+        return Forecast(None, "labels", basis, "most resampled fits never reach the target", extra)
+    note = None if np.isfinite(interval.p90) else "the upper bound is open: some resampled fits never reach the target"
+    return Forecast(interval, "labels", basis, note, extra)
 
 
 def forecast_from_ops(
