@@ -210,6 +210,20 @@ def _bench_knn(x: np.ndarray, xl: np.ndarray, res: dict[str, Any]) -> dict[str, 
     return res
 
 
+def contention_note(meta: dict[str, Any]) -> list[str]:
+    """A caveat paragraph when the load average exceeded the core count during the run."""
+    load = max(meta["loadavg_before"][0], meta["loadavg_after"][0])
+    if load <= meta["cpus"]:
+        return []
+    return [
+        f"Contention caveat: the 1-minute load average reached {load:.1f} on {meta['cpus']} CPUs, so every "
+        "absolute time above is inflated by waiting for a core (the under-30 s column says how long a pick took "
+        "on this machine at this load, not on an idle one), and each side of a ratio was slowed by a different, "
+        "unmeasured amount: read the ratios of a single run under this load as uncertain. Each timing is one run.",
+        "",
+    ]
+
+
 def write_markdown(path: Path, result: dict[str, Any]) -> None:
     sel = result["selection_seconds"]
     lines = [
@@ -286,6 +300,7 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         f"{N_LABELED:,} base rows; its list scan is not a BLAS product). The k-means speed-up of the strategies' "
         "path comes from training on a subsample (at the inertia cost shown), not from faster arithmetic.",
         "",
+        *contention_note(result["meta"]),
         "Misses: " + (", ".join(result["misses"]) if result["misses"] else "none"),
         "",
     ]
@@ -307,7 +322,11 @@ def main() -> None:
         "--skip-kmeanspp", action="store_true", help="skip the extra k-means++ line (scikit-learn's seeding is slow)"
     )
     parser.add_argument("--skip-compare", action="store_true", help="skip the faiss vs scikit-learn comparison")
+    parser.add_argument("--render-only", action="store_true", help="re-write selection.md from selection.json")
     args = parser.parse_args()
+    if args.render_only:
+        write_markdown(args.out / "selection.md", json.loads((args.out / "selection.json").read_text()))
+        return
     import faiss
     from threadpoolctl import threadpool_limits
 
