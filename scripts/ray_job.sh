@@ -36,6 +36,11 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ "$local_cluster" == 1 ]]; then
+  # The job server lives in Ray's dashboard, which needs the ray[default] extras (aiohttp, opencensus, ...).
+  if ! "$PY" -c 'import aiohttp, opencensus' 2>/dev/null; then
+    echo "ray_job.sh: error: the Ray job server needs ray[default] (pip install -c constraints.txt 'ray[default]')" >&2
+    exit 2
+  fi
   export RAY_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/labelloop-rayjob.XXXXXX")"
   free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
   gcs_port="$(free_port)"
