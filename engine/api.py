@@ -190,10 +190,10 @@ class Project:
         Rounds then mix unshown gold items in at ``quality.gold.rate``."""
         import numpy as np
 
+        from labelloop.engine.quality.assess import resolve_store
         from labelloop.engine.quality.gold import gold_events
-        from labelloop.engine.quality.votes import live_labels
 
-        live = live_labels(self.store.label_events())
+        live, _ = resolve_store(self.store, self.config)  # import labels read under the current taxonomy
         candidates = [
             it
             for it in self.store.items(columns=("id", "split"))

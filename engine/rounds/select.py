@@ -86,9 +86,9 @@ def _gold_for_round(
     rate = cfg.quality.gold.rate
     if rate <= 0 or k == 0 or max_gold == 0:
         return []
-    from labelloop.engine.quality.votes import live_labels
+    from labelloop.engine.quality.assess import resolve_store
 
-    gold = sorted(live_labels(store.label_events()).gold)
+    gold = sorted(resolve_store(store, cfg)[0].gold)
     pushed = {t["item_id"] for t in store.pushed_tasks()}
     pending = {i for r in store.rounds() if r["state"] == "selected" for i in r["picked_item_ids"]["item_ids"]}
     candidates = np.array([i for i in gold if i not in pushed and i not in pending], dtype=np.int64)
@@ -129,8 +129,13 @@ def select_round(
         for it in store.items(columns=("id", "text", "uri", "content_hash", "split"))
         if eval_split is None or it["split"] != eval_split
     ]
-    labels = store.current_labels()
-    pending = {t["item_id"] for t in store.pushed_tasks()} - set(labels)
+    # Labels as training sees them (quality resolution under the current taxonomy); disputed items wait for their
+    # reviewer and split items for their re-queue round, so neither is picked again.
+    from labelloop.engine.quality.assess import resolve_store
+
+    _, resolution = resolve_store(store, cfg)
+    labels = resolution.label_map()
+    pending = ({t["item_id"] for t in store.pushed_tasks()} | set(resolution.review)) - set(labels)
     unlabelled = np.array([i for i, it in enumerate(pool) if it["id"] not in labels and it["id"] not in pending])
     labelled = np.array([i for i, it in enumerate(pool) if it["id"] in labels], dtype=np.intp)
     if len(unlabelled) == 0:
