@@ -1,8 +1,8 @@
 """Drift of the newest data against what the serving model was trained on, read from the store.
 
 Reference embeddings: the items of the serving model's dataset version. Batch: the items of the latest ingest run
-that are not in it. Output tests use the model's probabilities on the evaluation split (held out, like the
-reference must be, see :mod:`labelloop.engine.metrics.drift`) against its probabilities on the batch.
+that added items, minus the reference. Output tests use the model's probabilities on the evaluation split (held
+out, like the reference must be, see :mod:`labelloop.engine.metrics.drift`) against its probabilities on the batch.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def latest_batch_drift(store: Store, cfg: ProjectConfig, workdir: Path, *, seed:
     if manifest is None or not manifest.is_file():
         return BatchDrift(serving["id"], None, 0, 0, None, "the serving model's dataset manifest is missing")
     reference = [json.loads(line)["item_id"] for line in manifest.read_text(encoding="utf-8").splitlines() if line]
-    runs = [r for r in store.ingest_runs() if r["status"] == "done"]
+    runs = [r for r in store.ingest_runs() if r["status"] == "done" and (r["items_added"] or 0) > 0]
     if not runs:
         return BatchDrift(serving["id"], None, len(reference), 0, None, "nothing ingested")
     latest = max(runs, key=lambda r: r["id"])

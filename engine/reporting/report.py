@@ -212,7 +212,8 @@ def _ops(project: Any) -> Section:
     o, cur = ops["overall"], ops["currency"]
 
     def stat(st: dict[str, Any], key: str) -> Any:
-        return None if st is None else st.get(key)
+        v = None if st is None else st.get(key)
+        return round(v, 1) if isinstance(v, float) else v
 
     s.table(
         ["measure", "value"],
