@@ -15,6 +15,7 @@ from labelloop.connectors.labelstudio.types import PreLabel, TaskToPush
 from labelloop.engine.config import ProjectConfig
 from labelloop.engine.labelstudio import ensure_project
 from labelloop.engine.rounds.budget import budget_state, require_room
+from labelloop.engine.rounds.budget import now as budget_now
 from labelloop.engine.store import Store
 from labelloop.engine.store.models import utcnow
 
@@ -63,6 +64,7 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
     overlap = cfg.quality.overlap  # set on every push, so a changed config reaches the project before new tasks
     client.set_overlap(project_id, annotators=overlap.annotators, share=overlap.share)
     mapping = client.push_tasks(project_id, tasks, chunk_size=cfg.labelstudio.push_chunk)
+    pushed_at = budget_now()  # the budget's clock, so spend and commitments land in the period they belong to
     recorded = store.add_pushed_tasks(
         [
             {
@@ -73,6 +75,7 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
                 "prelabel_model_version": t.prelabel.model_version if t.prelabel else None,
                 "prelabel": t.prelabel.label if t.prelabel else None,
                 "prelabel_score": t.prelabel.score if t.prelabel else None,
+                "pushed_at": pushed_at,
             }
             for t in tasks
         ]
