@@ -277,7 +277,7 @@ class GatesConfig(_Strict):
     min_labels_per_class: int | None = Field(default=None, ge=0)
     min_gold_answers: int = Field(default=10, ge=1)  # gold answers needed before the gold gate is measured
     min_overlap_items: int = Field(default=10, ge=1)  # items with ≥2 annotators before agreement is measured
-    min_labels_for_error_rate: int = Field(default=100, ge=10)  # labels before label errors are estimated
+    min_labels_for_error_rate: int = Field(default=300, ge=10)  # labels before label errors are estimated (noisy below)
 
 
 class AutoLabelConfig(_Strict):
@@ -327,6 +327,9 @@ class DriftConfig(_Strict):
     classifier_auc: float = Field(default=0.75, gt=0.5, le=1.0)
     max_samples: int = Field(default=500, ge=20)
     permutations: int = Field(default=500, ge=20)
+    # When the cycle's drift check alerts, its next round uses this strategy (e.g. drift-weighted: items far from
+    # the labelled data first) instead of rounds.strategy; None only reports the alert.
+    on_alert_strategy: str | None = None
 
 
 class BudgetConfig(_Strict):

@@ -49,6 +49,7 @@ STEPS: tuple[str, ...] = (
     "train",
     "evaluate",
     "promote",
+    "drift",
     "prelabel",
     "select",
     "push",
@@ -94,6 +95,9 @@ class CycleSummary:
     outcome: str = ""
     message: str = ""
     lock_holder: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None  # the drift check of this run (alert, tests, the strategy it triggered)
+    budget: dict[str, Any] | None = None  # the period's budget after this run; ``capped`` when a cap cut a round
+    pushgateway: str | None = None  # where the summary's metrics were pushed (ops.pushgateway_url), or why not
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -255,7 +259,11 @@ def _run_steps(
     ctx.run["finished"] = True
     ctx.save()
     did_something = any(s.status == "done" for s in summary.steps)
-    if did_something:
+    pushed = summary.step("push")
+    if ctx.run.get("budget_exhausted") and not (pushed and pushed.counts.get("tasks")):
+        summary.exit_code, summary.outcome = int(ExitCode.BUDGET_EXHAUSTED), "budget_exhausted"
+        summary.message = str(ctx.run["budget_exhausted"])
+    elif did_something:
         summary.exit_code, summary.outcome = int(ExitCode.OK), "done"
         summary.message = "cycle finished" + (f" (resumed run {summary.resumed_from})" if summary.resumed_from else "")
     else:
@@ -277,6 +285,36 @@ def _finish_summary(ctx: CycleContext, summary: CycleSummary) -> None:
         "serving_after": serving,
     }
     summary.gates = list(ctx.run.get("gates", []))
+    summary.drift = ctx.run.get("drift")
+    try:
+        from labelloop.engine.rounds.budget import budget_state
+
+        summary.budget = {
+            **budget_state(ctx.project.store, ctx.project.config).as_dict(),
+            "capped": ctx.run.get("capped", 0),
+            "exhausted": ctx.run.get("budget_exhausted"),
+        }
+    except Exception as err:  # a budget that cannot be read must not hide the rest of the summary
+        summary.budget = {"error": str(err)}
+    _push_metrics(ctx, summary)
+
+
+def _push_metrics(ctx: CycleContext, summary: CycleSummary) -> None:
+    """Push the operations metrics (and the drift result) to the configured Pushgateway; a failed push is noted in
+    the summary and logged, never fatal: the labels are safe either way."""
+    cfg = ctx.project.config
+    if not cfg.ops.pushgateway_url:
+        return
+    try:
+        from labelloop.engine.metrics.ops import ops_from_store
+        from labelloop.engine.metrics.prometheus import push_if_configured
+
+        drift = (ctx.run.get("drift") or {}).get("report")
+        push_if_configured(cfg, ops_from_store(ctx.project.store, cfg), drift=drift)
+        summary.pushgateway = cfg.ops.pushgateway_url
+    except Exception as err:
+        log.warning("cycle: push to %s failed: %s", cfg.ops.pushgateway_url, err)
+        summary.pushgateway = f"failed: {err}"
 
 
 def _save_quietly(ctx: CycleContext) -> None:

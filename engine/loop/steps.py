@@ -263,19 +263,50 @@ def step_prelabel(ctx: CycleContext) -> StepOutcome:
     return StepOutcome("done" if changed else "noop", counts, result.note if not changed else "")
 
 
+def step_drift(ctx: CycleContext) -> StepOutcome:
+    """Drift of the newest ingest against the serving model's training items (read-only: ``noop`` with the
+    result in the counts; checked once per (model, ingest run) pair). An alert can switch the next round to
+    ``drift.on_alert_strategy``."""
+    from labelloop.engine.metrics.batch_drift import latest_batch_drift
+
+    project = ctx.project
+    serving = project.store.serving_model_version()
+    runs = [r["id"] for r in project.store.ingest_runs() if r["status"] == "done"]
+    key = f"{serving['id'] if serving else None}:{max(runs) if runs else None}"
+    if ctx.memory.get("drift_key") == key:
+        ctx.run["drift"] = ctx.memory.get("drift")
+        return StepOutcome("skipped", {"alert": (ctx.memory.get("drift") or {}).get("alert")}, "already checked")
+    result = latest_batch_drift(project.store, project.config, project.workdir).as_dict()
+    strategy = project.config.drift.on_alert_strategy
+    if result["alert"] and strategy:
+        result["triggered_strategy"] = strategy
+    ctx.memory["drift_key"], ctx.memory["drift"] = key, result
+    ctx.run["drift"] = result
+    reasons = (result.get("report") or {}).get("reasons") or []
+    note = result["note"] or ("ALERT: " + "; ".join(reasons) if result["alert"] else "no drift")
+    return StepOutcome("noop", {"alert": result["alert"], "batch_items": result["batch_items"]}, note)
+
+
 def step_select(ctx: CycleContext) -> StepOutcome:
     from labelloop.engine.rounds import NothingToSelect
+    from labelloop.engine.rounds.budget import BudgetExhausted
 
     waiting = [r for r in ctx.project.store.rounds() if r["state"] in ("selected", "pushed")]
     if waiting and not ctx.project.config.cycle.select_when_pending:
         ids = ", ".join(str(r["id"]) for r in waiting)
         return StepOutcome("skipped", {"waiting_rounds": len(waiting)}, f"round(s) {ids} still waiting for labels")
+    strategy = (ctx.run.get("drift") or {}).get("triggered_strategy")
     try:
-        rnd = ctx.project.select_round()
+        rnd = ctx.project.select_round(strategy=strategy) if strategy else ctx.project.select_round()
     except NothingToSelect as err:
         return StepOutcome("noop", note=str(err))
+    except BudgetExhausted as err:
+        ctx.run["budget_exhausted"] = str(err)
+        return StepOutcome("skipped", note=str(err))
     ctx.run["selected_round"] = rnd.round_id
-    return StepOutcome("done", {"round_id": rnd.round_id, "items": len(rnd.item_ids), "strategy": rnd.strategy})
+    counts = {"round_id": rnd.round_id, "items": len(rnd.item_ids), "strategy": rnd.strategy}
+    capped = [n for n in rnd.notes if n.startswith("budget:")]
+    return StepOutcome("done", counts, "; ".join(capped))
 
 
 def step_push(ctx: CycleContext) -> StepOutcome:
@@ -284,13 +315,25 @@ def step_push(ctx: CycleContext) -> StepOutcome:
     todo = [r for r in ctx.project.store.rounds() if r["state"] == "selected"]
     if not todo:
         return StepOutcome("noop", note="no selected round to push")
+    from labelloop.engine.rounds.budget import BudgetExhausted
+
     client = ctx.client()
-    tasks = recorded = 0
+    tasks = recorded = capped = 0
     for rnd in todo:
-        result = ctx.project.push_round(rnd["id"], client=client)
+        try:
+            result = ctx.project.push_round(rnd["id"], client=client)
+        except BudgetExhausted as err:
+            ctx.run["budget_exhausted"] = str(err)
+            break
         tasks += result.tasks
         recorded += result.newly_recorded
-    return StepOutcome("done", {"rounds": len(todo), "tasks": tasks, "newly_recorded": recorded})
+        capped += result.capped
+    ctx.run["capped"] = ctx.run.get("capped", 0) + capped
+    note = f"budget cap: {capped} selected items not pushed" if capped else ""
+    if ctx.run.get("budget_exhausted") and not tasks:
+        return StepOutcome("skipped", {"rounds": len(todo), "tasks": 0}, ctx.run["budget_exhausted"])
+    counts = {"rounds": len(todo), "tasks": tasks, "newly_recorded": recorded, "capped": capped}
+    return StepOutcome("done", counts, note)
 
 
 STEP_FUNCTIONS: dict[str, Callable[[CycleContext], StepOutcome]] = {
@@ -301,6 +344,7 @@ STEP_FUNCTIONS: dict[str, Callable[[CycleContext], StepOutcome]] = {
     "train": step_train,
     "evaluate": step_evaluate,
     "promote": step_promote,
+    "drift": step_drift,
     "prelabel": step_prelabel,
     "select": step_select,
     "push": step_push,

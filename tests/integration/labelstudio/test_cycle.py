@@ -280,6 +280,10 @@ def test_kill_9_at_every_step_boundary_then_resume(
     """For each step: new work (the waiting round answered, and before the ingest kill a new file), a cycle process
     killed with SIGKILL right after that step is recorded, then a re-run that resumes after it. Nothing is lost or
     duplicated: tasks in Label Studio = recorded tasks = round items; human events = annotations written."""
+    # One round per step boundary plus the first: rounds of 4 keep the 56-item pool from running dry.
+    raw = yaml.safe_load(env.config_path.read_text())
+    raw["rounds"]["batch_size"] = 4
+    env.config_path.write_text(yaml.safe_dump(raw))
     zygote = Zygote()
     try:
         assert _cycle(env).exit_code == ExitCode.OK  # round 1 waiting in Label Studio
