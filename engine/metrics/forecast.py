@@ -158,6 +158,14 @@ def forecast_from_ops(
     if bd is not None:
         base = today or dt.datetime.now(dt.UTC).date()
         out["backlog_done_by"] = {k: (base + dt.timedelta(days=float(np.ceil(v)))).isoformat() for k, v in bd.items()}
+    # Team capacity from each annotator's measured pace while active: the hours of joint work the backlog needs.
+    paces = {a: g.get("labels_per_active_hour") for a, g in ops.get("per_annotator", {}).items()}
+    measured = {a: p for a, p in paces.items() if p}
+    out["per_annotator_labels_per_active_hour"] = measured
+    if measured:
+        capacity = float(sum(measured.values()))
+        out["team_labels_per_active_hour"] = capacity
+        out["team_active_hours_for_backlog"] = backlog / capacity if backlog else 0.0
     n = target_labels if target_labels is not None else backlog
     out["hours_for_labels"] = annotator_hours(lead_times_s, n, rng=rng).as_dict()
     if target_accuracy is not None and model_points:

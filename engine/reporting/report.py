@@ -363,6 +363,13 @@ def _budget_forecast(project: Any) -> Section:
         ("days to clear the backlog", fmt(f["backlog_days"])),
         ("backlog done by", " / ".join(f"{k}: {v}" for k, v in f.get("backlog_done_by", {}).items()) or "–"),
         ("annotator-hours for the backlog", fmt(f["hours_for_labels"])),
+        (
+            "team pace (labels per active hour, sum over annotators)",
+            f"{f['team_labels_per_active_hour']:.1f} → {f['team_active_hours_for_backlog']:.1f} h of joint work "
+            f"for the backlog"
+            if "team_labels_per_active_hour" in f
+            else "not measured yet",
+        ),
     ]
     if "labels_for_accuracy" in f:
         la = f["labels_for_accuracy"]

@@ -131,3 +131,18 @@ def test_learning_curve_extrapolation_recovers_a_known_curve() -> None:
     assert f.value is not None and f.value.p50 == pytest.approx(truth, rel=0.02)
     unreachable = labels_for_accuracy(n, acc, 0.95, rng=np.random.default_rng(0))
     assert unreachable.value is None and "asymptote" in unreachable.note
+
+
+def test_forecast_block_uses_each_annotators_pace() -> None:
+    from labelloop.engine.metrics.forecast import forecast_from_ops
+
+    ops = {
+        "per_day": {"d1": {"labels": 40}, "d2": {"labels": 60}, "d3": {"labels": 50}},
+        "backlog": 100,
+        "per_annotator": {"a": {"labels_per_active_hour": 30.0}, "b": {"labels_per_active_hour": 20.0}},
+    }
+    f = forecast_from_ops(ops, [], lead_times_s=[36.0] * 20, today=dt.date(2026, 11, 23))
+    assert f["team_labels_per_active_hour"] == 50.0 and f["team_active_hours_for_backlog"] == 2.0
+    assert f["backlog_days"]["value"]["p10"] <= 2.0 <= f["backlog_days"]["value"]["p90"]
+    assert f["backlog_done_by"]["p50"] == "2026-11-25"
+    assert f["hours_for_labels"]["value"]["p50"] == pytest.approx(1.0)
