@@ -497,8 +497,48 @@ def parse_config(data: Any, *, base_dir: Path, origin: str = "<config>") -> Proj
     return cfg.model_copy(update=updates)
 
 
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*?:(?P<pw>[^@/\s]+)@", re.IGNORECASE)
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _reject_url_passwords(data: Any, path: str = "") -> None:
+    """A password written inside a URL (``postgresql://user:PW@host/db``) is a secret in a file that may be
+    committed: refused, unless it is a ``${ENV_VAR}`` reference, which :func:`_expand_env_refs` fills in."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reject_url_passwords(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _reject_url_passwords(value, f"{path}[{i}]")
+    elif isinstance(data, str):
+        m = _URL_PASSWORD.match(data)
+        if m and not _ENV_REF.fullmatch(m["pw"]):
+            raise ConfigError(
+                f"{path}: the URL carries a password; secrets are not read from config files: write "
+                "${ENV_VAR} in its place and set that variable in the environment"
+            )
+
+
+def _expand_env_refs(data: Any, path: str = "") -> Any:
+    """``${VAR}`` inside string values → the environment variable's value (a missing one names key and variable)."""
+    if isinstance(data, dict):
+        return {k: _expand_env_refs(v, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand_env_refs(v, f"{path}[{i}]") for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+
+        def sub(m: re.Match[str]) -> str:
+            if m[1] not in os.environ:
+                raise ConfigError(f"{path}: the environment variable {m[1]} it refers to is not set")
+            return os.environ[m[1]]
+
+        return _ENV_REF.sub(sub, data)
+    return data
+
+
 def load_config(path: str | os.PathLike[str]) -> ProjectConfig:
-    """Read and validate a project config file."""
+    """Read and validate a project config file. Secrets never come from it: keys that name one are refused, and so
+    is a password inside a URL unless written as ``${ENV_VAR}`` (filled in from the environment)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
@@ -508,5 +548,10 @@ def load_config(path: str | os.PathLike[str]) -> ProjectConfig:
         raise ConfigError(f"config error in {p}: not valid YAML: {err}") from None
     except UnicodeDecodeError as err:
         raise ConfigError(f"config error in {p}: not UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        _reject_url_passwords(data)
+        data = _expand_env_refs(data)
+    except ConfigError as err:
+        raise ConfigError(f"config error in {p}:\n  {err}") from None
     cfg = parse_config(data, base_dir=p.resolve().parent, origin=str(p))
     return cfg.model_copy(update={"config_path": p.resolve()})

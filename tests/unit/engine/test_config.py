@@ -71,3 +71,27 @@ def test_shipped_configs_are_valid_and_point_at_existing_data(path: Path) -> Non
     cfg = load_config(path)
     assert cfg.source is not None
     assert cfg.source.path.is_file(), f"{path.name}: {cfg.source.path} is missing"
+
+
+def test_a_password_inside_a_url_is_refused_unless_it_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from labelloop.engine.config import ConfigError, load_config
+
+    def write(url: str) -> Path:
+        p = tmp_path / "c.yaml"
+        p.write_text(yaml.safe_dump({"project": "p", "task": {"labels": ["a", "b"]}, "store": {"url": url}}))
+        return p
+
+    with pytest.raises(ConfigError, match=r"store\.url: the URL carries a password") as err:
+        load_config(write("postgresql+psycopg://me:hunter2secret@db.example/x"))
+    assert "hunter2secret" not in str(err.value)
+    monkeypatch.delenv("LL_PG_PW", raising=False)
+    with pytest.raises(ConfigError, match=r"store\.url: the environment variable LL_PG_PW"):
+        load_config(write("postgresql+psycopg://me:${LL_PG_PW}@db.example/x"))
+    monkeypatch.setenv("LL_PG_PW", "s3cr3t")
+    cfg = load_config(write("postgresql+psycopg://me:${LL_PG_PW}@db.example/x"))
+    assert cfg.store.url == "postgresql+psycopg://me:s3cr3t@db.example/x"
+    assert load_config(write("postgresql+psycopg://me@db.example/x")).store.url.endswith("me@db.example/x")

@@ -43,7 +43,7 @@ def _config(tmp_path: Path, **extra: object) -> Path:
 def _cycle(config: Path, workdir: Path, summary: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "labelloop.engine.cli.main", "cycle", "-c", str(config), "-w", str(workdir)]
     cmd += ["--summary-file", str(summary)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "LL_TEST_PG_PW": "p"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
 
 
@@ -83,7 +83,8 @@ def test_corrupt_config_exits_2_with_the_key_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", ["missing", "unreachable"])
 def test_store_unavailable_exits_4(tmp_path: Path, case: str) -> None:
-    extra = {} if case == "missing" else {"store": {"url": "postgresql+psycopg://u:p@127.0.0.1:9/nodb"}}
+    url = "postgresql+psycopg://u:${LL_TEST_PG_PW}@127.0.0.1:9/nodb"  # the password comes from the environment
+    extra = {} if case == "missing" else {"store": {"url": url}}
     summary = tmp_path / "summary.json"
     r = _cycle(_config(tmp_path, **extra), tmp_path / "w", summary)
     assert r.returncode == ExitCode.STORE_UNAVAILABLE, r.stderr
