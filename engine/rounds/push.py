@@ -44,10 +44,11 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
     if rnd["strategy"] != "review":
         already = {t["item_id"] for t in store.pushed_tasks() if t["round_id"] == round_id}
         new = [i for i in item_ids if i not in already]
-        allowed = budget_state(store, cfg).tasks_allowed
+        state = budget_state(store, cfg)
+        allowed = state.tasks_allowed
         if allowed is not None and len(new) > allowed:
             if allowed == 0:
-                require_room(budget_state(store, cfg))  # raises BudgetExhausted naming cap and spend
+                require_room(state)  # raises BudgetExhausted naming cap and spend
             keep = set(new[:allowed])
             capped = len(new) - allowed
             item_ids = [i for i in item_ids if i in already or i in keep]

@@ -9,6 +9,7 @@ embedding cache. With no model yet, the config's cold-start strategy (embeddings
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,16 +80,20 @@ def _gold_wanted(cfg: ProjectConfig, k: int) -> int:
 
 
 def _gold_for_round(
-    store: Store, cfg: ProjectConfig, k: int, rng: np.random.Generator, *, max_gold: int | None = None
+    store: Store,
+    cfg: ProjectConfig,
+    k: int,
+    rng: np.random.Generator,
+    *,
+    gold_items: Iterable[int],
+    max_gold: int | None = None,
 ) -> list[int]:
     """Gold items for a round of ``k`` picks so that they make ``quality.gold.rate`` of its tasks (at most
     ``max_gold`` under a budget cap); each gold item is shown once per project (never pushed twice)."""
     rate = cfg.quality.gold.rate
     if rate <= 0 or k == 0 or max_gold == 0:
         return []
-    from labelloop.engine.quality.assess import resolve_store
-
-    gold = sorted(resolve_store(store, cfg)[0].gold)
+    gold = sorted(gold_items)
     pushed = {t["item_id"] for t in store.pushed_tasks()}
     pending = {i for r in store.rounds() if r["state"] == "selected" for i in r["picked_item_ids"]["item_ids"]}
     candidates = np.array([i for i in gold if i not in pushed and i not in pending], dtype=np.int64)
@@ -133,7 +138,7 @@ def select_round(
     # reviewer and split items for their re-queue round, so neither is picked again.
     from labelloop.engine.quality.assess import resolve_store
 
-    _, resolution = resolve_store(store, cfg)
+    live, resolution = resolve_store(store, cfg)
     labels = resolution.label_map()
     pending = ({t["item_id"] for t in store.pushed_tasks()} | set(resolution.review)) - set(labels)
     unlabelled = np.array([i for i, it in enumerate(pool) if it["id"] not in labels and it["id"] not in pending])
@@ -183,7 +188,7 @@ def select_round(
     except PoolExhaustedError as err:
         raise NothingToSelect(str(err)) from err
     item_ids = [int(pool[int(i)]["id"]) for i in picks]
-    gold_ids = _gold_for_round(store, cfg, len(item_ids), rng, max_gold=max_gold)
+    gold_ids = _gold_for_round(store, cfg, len(item_ids), rng, gold_items=live.gold, max_gold=max_gold)
     if gold_ids:
         # Mixed in at random positions: annotators must not be able to tell gold from ordinary tasks.
         item_ids = [int(i) for i in rng.permutation(np.array(item_ids + gold_ids, dtype=np.int64))]
