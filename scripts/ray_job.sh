@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Submit the nightly cycle as a Ray job: `ray job submit -- labelloop cycle` against a Ray cluster's job server
-# (its dashboard address, http://HOST:8265). `ray job submit` waits, streams the job's output (the cycle's JSON
+# (its dashboard address, http://HOST:8265). `ray job submit` waits and streams the job's output (the cycle's JSON
 # summary, whose exit_code is the cycle's: 0 done, 10 nothing new, 8 gate blocked, 9 lock held, 7 unreachable,
-# 4 store, 2 config) and exits non-zero when the job failed (any cycle exit code but 0).
+# 4 store, 2 config).
+#
+# Exit code: Ray marks the job FAILED for any non-zero exit (10, "nothing new", included) and `ray job submit` then
+# exits 1 whatever the cause, so this script reads the job's driver_exit_code back from the job server
+# (GET /api/jobs/ID) and exits with labelloop's own code; a scheduler branches on it as on a local run.
+# The job runs with the environment of the cluster's raylet: secrets (the Label Studio token, a store password) must
+# be set where the cluster was started, or passed with RAY_JOB_RUNTIME_ENV='{"env_vars": {...}}'.
 #
 #   bash scripts/ray_job.sh CONFIG [WORKDIR]               # RAY_ADDRESS defaults to http://127.0.0.1:8265
 #   bash scripts/ray_job.sh --local-cluster CONFIG [WORKDIR]  # start a private local head node, submit, stop it
@@ -63,9 +69,26 @@ export RAY_ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
 
 cmd=("$LABELLOOP_BIN" cycle -c "$CONFIG" --json)
 [[ -n "$WORKDIR" ]] && cmd+=(-w "$(realpath "$WORKDIR")")
+job_id="labelloop-cycle-$(date -u +%Y%m%dT%H%M%S)-$$-$RANDOM"
+submit=("$RAY" job submit --address "$RAY_ADDRESS" --submission-id "$job_id")
+[[ -n "${RAY_JOB_RUNTIME_ENV:-}" ]] && submit+=(--runtime-env-json "$RAY_JOB_RUNTIME_ENV")
 set +e
-"$RAY" job submit --address "$RAY_ADDRESS" -- "${cmd[@]}"
-rc=$?
+"${submit[@]}" -- "${cmd[@]}"
+ray_rc=$?
+# The job's own exit code (labelloop's), from the job server; `ray job submit` says only "failed" (1).
+rc="$("$PY" - "$RAY_ADDRESS" "$job_id" <<'EOF'
+import json, sys, urllib.request
+with urllib.request.urlopen(f"{sys.argv[1]}/api/jobs/{sys.argv[2]}", timeout=30) as r:
+    job = json.load(r)
+code = job.get("driver_exit_code")
+print("" if code is None else int(code))
+print(f"ray_job.sh: job {sys.argv[2]} status {job.get('status')}, driver exit code {code}", file=sys.stderr)
+EOF
+)"
 set -e
-echo "ray_job.sh: labelloop cycle job exit $rc" >&2
+if [[ -z "$rc" ]]; then # no exit code recorded (the job never started, or the server is gone): ray's verdict
+  rc="$ray_rc"
+  [[ "$rc" == 0 ]] || rc=7 # the cluster did not run the cycle: "service unreachable", retry later
+fi
+echo "ray_job.sh: labelloop cycle job $job_id exit $rc (ray job submit exit $ray_rc)" >&2
 exit "$rc"
