@@ -281,8 +281,9 @@ class GatesConfig(_Strict):
 
 
 class AutoLabelConfig(_Strict):
-    """Auto-labeling: the confidence threshold per class is the lowest whose Clopper-Pearson lower bound of
-    precision, on human-labelled held-out items, meets ``target`` at level ``1 - alpha``."""
+    """Auto-labeling: the confidence threshold per class is the lowest for which, with probability ``1 - alpha``,
+    the precision of the pool items it auto-labels is at least ``target`` (an exact test on human-labelled held-out
+    items; :mod:`labelloop.engine.quality.autolabel`)."""
 
     target: float = Field(default=0.95, gt=0.0, lt=1.0)
     alpha: float = Field(default=0.05, gt=0.0, lt=0.5)

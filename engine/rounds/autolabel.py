@@ -51,7 +51,7 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
         audit_sample,
         choose_threshold,
         choose_thresholds_per_class,
-        min_passing_support,
+        sequence_starts,
     )
 
     serving = store.serving_model_version()
@@ -83,9 +83,10 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
         X_pool, _ = embed_store_items(pool, spec=spec, cache=cache_for(workdir, spec), runner=runner)
     y_cal = np.array([classes.index(labels[it["id"]]) for it in calib], dtype=np.int64)
     p_cal = model.predict_proba(X_cal) if len(calib) else np.zeros((0, len(classes)))
+    probs = model.predict_proba(X_pool) if len(pool) else np.zeros((0, len(classes)))
     mode = al.mode
     if mode == "auto":
-        need = max(al.min_support, 3 * min_passing_support(al.target, al.alpha / len(classes)))
+        need = sequence_starts(al.target, al.alpha / len(classes), min_support=al.min_support)[0]
         support = np.bincount(p_cal.argmax(axis=1), minlength=len(classes)) if len(calib) else np.zeros(len(classes))
         mode = "per_class" if support.min() >= need else "global"
         if mode == "global":
@@ -94,7 +95,13 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
             )
     if mode == "per_class":
         thresholds = choose_thresholds_per_class(
-            p_cal, y_cal, target=al.target, alpha=al.alpha, min_support=al.min_support, class_names=classes
+            p_cal,
+            y_cal,
+            target=al.target,
+            alpha=al.alpha,
+            min_support=al.min_support,
+            class_names=classes,
+            pool_probs=probs,
         )
     else:
         one = choose_threshold(
@@ -104,11 +111,11 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
             alpha=al.alpha,
             min_support=al.min_support,
             per_class="all",
+            pool_confidence=probs.max(axis=1) if len(pool) else np.zeros(0),
         )
         thresholds = dict.fromkeys(range(len(classes)), one)
     if not any(t.threshold is not None for t in thresholds.values()):
         notes.append("no class reaches the precision target on the calibration items: nothing auto-labelled")
-    probs = model.predict_proba(X_pool) if len(pool) else np.zeros((0, len(classes)))
     mask = apply_thresholds(probs, thresholds) if len(pool) else np.zeros(0, dtype=bool)
     chosen = np.flatnonzero(mask)
     version = serving["id"]
@@ -131,6 +138,7 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
                     "target": al.target,
                     "alpha": al.alpha,
                     "calibration_lower_bound": t.lower_bound,
+                    "guarantee": t.guarantee,
                 },
             }
         )
@@ -168,7 +176,9 @@ def auto_label(store: Store, cfg: ProjectConfig, workdir: Path, *, seed: int = 0
                 "threshold": t.threshold,
                 "precision": t.precision,
                 "lower_bound": t.lower_bound,
+                "guarantee": t.guarantee,
                 "support": t.n_calibration_above,
+                "pool_above": t.n_pool_above,
             }
             for k, t in thresholds.items()
         },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy.stats import binomtest
@@ -14,6 +16,9 @@ from labelloop.engine.quality.autolabel import (
     choose_thresholds_per_class,
     clopper_pearson_lower,
     min_passing_support,
+    pool_precision_lower,
+    pool_precision_pvalue,
+    sequence_starts,
 )
 
 
@@ -46,17 +51,46 @@ def test_threshold_is_the_lowest_that_passes() -> None:
     t = choose_threshold(conf, correct, target=0.95, alpha=0.05)
     assert t.threshold == pytest.approx(0.501)  # every grid point in (0.5, 0.99] selects the same 200 correct items
     assert (t.n_calibration_above, t.precision) == (200, 1.0)
-    assert t.lower_bound == pytest.approx(clopper_pearson_lower(200, 200))
+    # three sequences (2x, 4x, 8x the smallest passing support), each at alpha / 3
+    assert t.alpha == 0.05 and t.guarantee == "population"
+    assert t.lower_bound == pytest.approx(clopper_pearson_lower(200, 200, alpha=0.05 / 3))
+
+
+def test_sequence_starts() -> None:
+    base = min_passing_support(0.95, 0.05 / 3)
+    assert base == 80
+    assert sequence_starts(0.95, 0.05) == [160, 320, 640]
+    assert sequence_starts(0.95, 0.05, multiples=(1,)) == [59]
+    assert sequence_starts(0.5, 0.05, min_support=30, multiples=(1, 2)) == [30]
+    with pytest.raises(ValueError, match="positive"):
+        sequence_starts(0.95, 0.05, multiples=())
 
 
 def test_sequence_stops_at_the_first_failure() -> None:
     # a band of wrong predictions at 0.9, then many right ones at 0.8: 0.8 alone would pass (5200/5300),
-    # but fixed-sequence testing must not go past the failure at 0.9
+    # but one fixed sequence must not go past the failure at 0.9
     conf = np.r_[np.full(200, 0.99), np.full(100, 0.9), np.full(5000, 0.8)]
     correct = np.r_[np.ones(200, bool), np.zeros(100, bool), np.ones(5000, bool)]
-    t = choose_threshold(conf, correct)
-    assert t.threshold == pytest.approx(0.901)
+    t = choose_threshold(conf, correct, start_multiples=(2,))
+    assert t.threshold == pytest.approx(0.901) and t.start == 118
     assert clopper_pearson_lower(5200, 5300) >= 0.95  # the skipped one would have passed on its own
+    # a second sequence that starts below the band (fixed by the confidences alone: 320 items) is tested on its
+    # own at alpha / 3 and reaches 0.8; the lowest threshold any sequence reaches is kept
+    both = choose_threshold(conf, correct)
+    assert both.threshold == 0.0 and both.start == 320 and both.n_calibration_above == 5300
+
+
+def test_later_start_survives_confident_mislabels() -> None:
+    # two wrong labels among the 100 most confident items end a sequence started there; one started lower passes
+    rng = np.random.default_rng(3)
+    conf = np.sort(rng.uniform(0.5, 1.0, 3000))[::-1]
+    correct = rng.random(3000) < 0.99
+    correct[:100] = True
+    correct[[3, 7, 11, 20]] = False
+    early = choose_threshold(conf, correct, start_multiples=(1,))
+    assert early.threshold is None and "fails at its first test" in early.note
+    t = choose_threshold(conf, correct)
+    assert t.threshold is not None and t.n_calibration_above > 1000
 
 
 def test_none_when_the_target_is_out_of_reach() -> None:
@@ -64,9 +98,9 @@ def test_none_when_the_target_is_out_of_reach() -> None:
     conf = rng.uniform(0.5, 1.0, 2000)
     correct = rng.random(2000) < 0.85  # confidence says nothing: 85% right everywhere
     t = choose_threshold(conf, correct, target=0.95)
-    assert t.threshold is None and t.tested == 1 and "bound" in t.note
+    assert t.threshold is None and t.tested == 3 and "bound" in t.note
     small = choose_threshold(np.full(50, 0.99), np.ones(50, bool))
-    assert small.threshold is None and "need 177" in small.note  # 50 all-correct items cannot show 0.95
+    assert small.threshold is None and "need 160" in small.note  # 50 all-correct items cannot show 0.95
 
 
 def _calibrated(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,3 +182,56 @@ def test_bad_calibration_input_is_named() -> None:
         choose_threshold([0.5], [True], target=1.0)
     with pytest.raises(ValueError, match="y_true of calibration item 0 is 3"):
         choose_thresholds_per_class(np.full((2, 2), 0.5), np.array([3, 0]))
+
+
+@pytest.mark.parametrize(("errors", "n", "m", "target"), [(0, 40, 60, 0.95), (3, 100, 150, 0.95), (5, 50, 20, 0.9)])
+def test_pool_pvalue_is_the_exact_hypergeometric_tail(errors: int, n: int, m: int, target: float) -> None:
+    from math import comb
+
+    e_pool = next(e for e in range(m + 1) if (m - e) < target * m - 1e-9)  # fewest pool errors below target
+    total = errors + e_pool
+    # P(at most `errors` of the `total` errors fall among the n calibration items of n + m)
+    exact = sum(comb(total, j) * comb(n + m - total, n - j) for j in range(errors + 1)) / comb(n + m, n)
+    assert pool_precision_pvalue(errors, n, m, target=target) == pytest.approx(exact, rel=1e-9)
+
+
+def test_pool_lower_bound_is_the_edge_of_the_test() -> None:
+    errors, n, m, alpha = 4, 300, 500, 0.05
+    bound = pool_precision_lower(errors, n, m, alpha=alpha)
+    worst = round((1 - bound) * m)  # the most pool errors the test cannot reject
+    # "worst + 1 or more pool errors" is rejected, "worst or more" is not
+    assert pool_precision_pvalue(errors, n, m, target=1 - (worst + 0.5) / m) <= alpha
+    assert pool_precision_pvalue(errors, n, m, target=1 - (worst - 0.5) / m) > alpha
+    assert pool_precision_lower(0, 100, 0, alpha=alpha) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("p_right", "min_coverage"),
+    [
+        (lambda c: np.full_like(c, 0.95), 0.0),
+        (lambda c: 0.9 + 0.08 * c, 0.0),
+        (lambda c: np.minimum(1.0, 0.7 + 0.35 * c), 0.25),
+    ],
+    ids=["flat-at-target", "slowly-rising", "steep"],
+)
+def test_pool_guarantee_holds_on_the_auto_labelled_items(p_right: Any, min_coverage: float) -> None:
+    """What a user measures: the precision of the pool items that were auto-labelled, over many draws. Flat at
+    the target is the hard case: every threshold's pool precision is a coin flip around 0.95."""
+    rng = np.random.default_rng(4)
+    target, alpha, draws = 0.95, 0.05, 300
+    violations, coverage = 0, []
+    for _ in range(draws):
+        conf = rng.uniform(0, 1, 3500)
+        right = rng.random(3500) < p_right(conf)
+        t = choose_threshold(conf[:1500], right[:1500], pool_confidence=conf[1500:], target=target, alpha=alpha)
+        assert t.guarantee == "pool"
+        if t.threshold is None:
+            coverage.append(0.0)
+            continue
+        chosen = conf[1500:] >= t.threshold
+        assert t.n_pool_above == chosen.sum()
+        violations += right[1500:][chosen].mean() < target
+        coverage.append(chosen.mean())
+    assert violations / draws <= alpha + 0.038  # 3 sd of a 0.05 rate over 300 draws
+    # not vacuous where confidence separates well (ideal coverage there is ~0.6)
+    assert np.mean(coverage) >= min_coverage
