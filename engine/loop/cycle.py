@@ -210,7 +210,7 @@ def _run_steps(
         serving = project.store.serving_model_version()
     except Exception as err:  # the store is missing, unreachable or locked before any step ran
         summary.exit_code = int(exit_code_for(err))
-        summary.outcome, summary.message = "failed", f"store: {err}"
+        summary.outcome, summary.message = "failed", _store_error(project, err) or f"store: {err}"
         return
     previous = state.get("run") or {}
     if previous and not previous.get("finished"):
@@ -235,9 +235,10 @@ def _run_steps(
             code = exit_code_for(err)
             if code == ExitCode.INTERNAL_ERROR:
                 log.exception("cycle step %s failed", name)
-            summary.steps.append(StepReport(name, "failed", round(time.perf_counter() - t0, 3), note=str(err)))
+            reason = _store_error(project, err) or str(err)
+            summary.steps.append(StepReport(name, "failed", round(time.perf_counter() - t0, 3), note=reason))
             summary.exit_code, summary.outcome = int(code), "failed"
-            summary.message = f"step {name} failed: {err}"
+            summary.message = f"step {name} failed: {reason}"
             _finish_summary(ctx, summary)
             _save_quietly(ctx)
             return
@@ -252,7 +253,16 @@ def _run_steps(
             _finish_summary(ctx, summary)
             return
         completed[name] = asdict(report)
-        ctx.save()
+        try:
+            ctx.save()
+        except OperationalError as err:  # the step's own work is committed; only its record is lost: re-run redoes it
+            del completed[name]
+            report.status = "failed"
+            report.note = _store_error(project, err) or str(err)
+            summary.exit_code, summary.outcome = int(exit_code_for(err)), "failed"
+            summary.message = f"step {name} ran but could not be recorded: {report.note}"
+            _finish_summary(ctx, summary)
+            return
         if kill_after == name:
             log.warning("cycle: %s=%s: killing this process (test hook)", KILL_ENV, name)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -270,6 +280,24 @@ def _run_steps(
         summary.exit_code, summary.outcome = int(ExitCode.NOTHING_TO_DO), "nothing_to_do"
         summary.message = "nothing new: no new file, annotation, model or round since the last cycle"
     _finish_summary(ctx, summary)
+
+
+def _store_error(project: Project, err: BaseException) -> str | None:
+    """One clear line for a database error (the store's URL, password hidden, and what went wrong), instead of
+    SQLAlchemy's text with the whole SQL statement; ``None`` for any other error."""
+    if not isinstance(err, OperationalError):
+        return None
+    from labelloop.engine.store.db import BUSY_TIMEOUT_ENV, sqlite_busy_timeout_s
+
+    url = project.store.url
+    reason = str(err.orig).strip() if err.orig is not None else str(err).splitlines()[0]
+    if project.store.engine.dialect.name == "sqlite" and "locked" in reason:
+        return (
+            f"store {url} is locked: another connection held its write lock past the busy timeout "
+            f"({sqlite_busy_timeout_s():g} s, {BUSY_TIMEOUT_ENV}); the blocked write was rolled back, re-run when "
+            "the store is free (the cycle resumes)"
+        )
+    return f"store {url} unavailable: {reason}"
 
 
 def _finish_summary(ctx: CycleContext, summary: CycleSummary) -> None:

@@ -2,6 +2,9 @@
 
 SQLite (the embedded default) gets WAL journaling, foreign keys, a busy timeout and a 0600 database file; any other
 SQLAlchemy URL (PostgreSQL for teams) is used as given.
+
+The busy timeout is how long a write waits for another connection's write lock before it fails with "database is
+locked" (the cycle then exits 4, naming the store): 30 s, or ``LABELLOOP_SQLITE_BUSY_TIMEOUT_S`` seconds.
 """
 
 from __future__ import annotations
@@ -24,8 +27,28 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+BUSY_TIMEOUT_ENV = "LABELLOOP_SQLITE_BUSY_TIMEOUT_S"
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+
+
 class StoreUnavailable(RuntimeError):
     """The store's database cannot be opened or reached."""
+
+
+def sqlite_busy_timeout_s() -> float:
+    """Seconds an SQLite write waits on another connection's lock: ``LABELLOOP_SQLITE_BUSY_TIMEOUT_S`` or 30."""
+    raw = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        from labelloop.engine.config import ConfigError
+
+        raise ConfigError(f"{BUSY_TIMEOUT_ENV}: expected seconds between 0 and 3600, got {raw!r}")
+    return value
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -53,7 +76,7 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
         if not path.exists() and not create:
             raise StoreUnavailable(f"no store at {path}: run `labelloop init` first")
         _prepare_sqlite_file(path)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s()}
     try:
         engine = create_engine(url, **kwargs)
     except Exception as err:  # a bad URL or a missing driver: one clear message
@@ -61,16 +84,17 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
             f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {err}"
         ) from err
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = int(sqlite_busy_timeout_s() * 1000)
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms=busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={busy_ms:d}")  # first: switching to WAL needs a lock too
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     # 64 MiB page cache: bulk inserts into the random-keyed identity index stay in memory far longer.
     cur.execute("PRAGMA cache_size=-65536")
     cur.close()
