@@ -37,9 +37,13 @@ from labelloop.engine.ingest.validate import (
     validate_rows,
 )
 from labelloop.engine.store import Store
-from labelloop.engine.store.repository import ImportBatch
+from labelloop.engine.store.repository import BulkImport, ImportBatch
 
 log = logging.getLogger(__name__)
+
+# The bulk writer commits once per this many rows (several chunks), not once per chunk: each commit of SQLite
+# rewrites the identity index pages the chunks touched into the WAL and checkpoints them (bench/ingest.md).
+BULK_COMMIT_ROWS = 200_000
 
 ProgressFn = Callable[[int, int, int], None]  # (bytes_read, total_bytes, rows_read)
 
@@ -139,7 +143,12 @@ def ingest_source(
                     progress(reader.bytes_read, total_bytes, summary.rows_read)
             if pending is not None:
                 pending.result()
+        writer.close(ok=True)
     except BaseException:
+        try:
+            writer.close(ok=False)
+        except Exception:  # the original error matters more; this one is logged
+            log.exception("ingest source=%s: closing the writer after a failure failed too", path.name)
         summary.status = "failed"
         summary.seconds = time.perf_counter() - started
         store.finish_ingest_run(run_id, status="failed", **_run_counts(summary))
@@ -219,6 +228,9 @@ class _ChunkWriter:
         self.reasons: Counter[str] = Counter()
         self.entities: Counter[str] = Counter()
         self.cpu_seconds = 0.0
+
+    def close(self, *, ok: bool) -> None:
+        """Called once after the last chunk (``ok``) or after a failure; every chunk here is already committed."""
 
     def write(self, prepared: _Prepared) -> None:
         t0 = time.thread_time()
@@ -307,7 +319,7 @@ class _ChunkWriter:
             }
             for r, red_excerpt in zip(bad, excerpts, strict=True)
         ]
-        self.summary.quarantine_new += self.store.add_quarantine(q_rows)
+        self.summary.quarantine_new += self._add_quarantine(q_rows)
         self.summary.quarantined += len(bad)
         self.reasons.update(r.problem.reason for r in bad)
         for r in bad:
@@ -319,15 +331,67 @@ class _ChunkWriter:
                 r.problem.detail,
             )
 
+    def _add_quarantine(self, rows: list[dict[str, Any]]) -> int:
+        return self.store.add_quarantine(rows)
+
+
+_COUNTED = ("items_added", "duplicates", "labels_imported", "quarantined", "quarantine_new")
+
 
 class _BulkWriter(_ChunkWriter):
-    """Redaction off, SQLite store: the chunk's columns go to :meth:`Store.import_batch` as they are."""
+    """Redaction off, SQLite store: the chunk's columns go to :meth:`BulkImport.add` as they are, in transactions
+    of about :data:`BULK_COMMIT_ROWS` rows.
+
+    A failure outside the writer (a broken file, an interrupt) leaves the chunks written so far whole, so they are
+    committed, as the per-chunk writer would have; a failure inside a chunk rolls back to the last commit and the
+    summary's counts go back with it (a re-ingest adds what is missing).
+    """
+
+    def __init__(self, store: Store, cfg: ProjectConfig, **kwargs: Any) -> None:
+        super().__init__(store, cfg, **kwargs)
+        self.importer: BulkImport = store.bulk_import()
+        self.uncommitted_rows = 0
+        self.broken = False
+        self._committed = self._snapshot()
+
+    def _snapshot(self) -> tuple[dict[str, int], Counter[str]]:
+        return {k: getattr(self.summary, k) for k in _COUNTED}, Counter(self.reasons)
+
+    def _commit(self) -> None:
+        self.importer.commit()
+        self.uncommitted_rows = 0
+        self._committed = self._snapshot()
+
+    def close(self, *, ok: bool) -> None:
+        if ok or not self.broken:
+            try:
+                self.importer.close(commit=True)
+            except BaseException:
+                self.broken = True  # the caller closes again with ok=False: counts go back to the last commit
+                raise
+            return
+        self.importer.close(commit=False)
+        counts, reasons = self._committed
+        for k, v in counts.items():
+            setattr(self.summary, k, v)
+        self.reasons = reasons
+        log.warning("ingest failed inside a chunk: rolled back %d uncommitted rows", self.uncommitted_rows)
+
+    def _add_quarantine(self, rows: list[dict[str, Any]]) -> int:
+        return self.importer.add_quarantine(rows)
 
     def write(self, prepared: _Prepared) -> None:
+        try:
+            self._write_bulk(prepared)
+        except BaseException:
+            self.broken = True
+            raise
+
+    def _write_bulk(self, prepared: _Prepared) -> None:
         t0 = time.thread_time()
         rows = prepared.rows
         assert prepared.content_hashes is not None
-        counts = self.store.import_batch(
+        counts = self.importer.add(
             ImportBatch(
                 run_id=self.run_id,
                 source=self.source_path,
@@ -350,4 +414,7 @@ class _BulkWriter(_ChunkWriter):
         self.summary.duplicates += len(rows) - counts.items_added
         self.summary.labels_imported += counts.label_events_added
         self._quarantine(rows.rejected, [excerpt(r.raw) for r in rows.rejected])
+        self.uncommitted_rows += len(rows) + len(rows.rejected)
+        if self.uncommitted_rows >= BULK_COMMIT_ROWS:
+            self._commit()
         self.cpu_seconds += time.thread_time() - t0

@@ -182,6 +182,12 @@ class Store:
         with self.engine.begin() as conn:
             return _sqlite_import(conn, batch)
 
+    def bulk_import(self) -> BulkImport:
+        """A :class:`BulkImport`: many chunks through one connection, committed when the caller says (SQLite only)."""
+        if not self.supports_import_batch:
+            raise NotImplementedError(f"bulk import is implemented for SQLite only, not {self.engine.dialect.name!r}")
+        return BulkImport(self)
+
     def existing_item_ids(self, item_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()
         with self.engine.connect() as conn:
@@ -208,11 +214,13 @@ class Store:
         """Insert quarantine rows; the same bad row of the same file is kept once. Returns rows newly recorded."""
         if not rows:
             return 0
-        stmt = self._insert_ignore(Quarantine)
         with self.engine.begin() as conn:
-            before = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
-            conn.execute(stmt, list(rows))
-            after = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
+            return self._add_quarantine(conn, rows)
+
+    def _add_quarantine(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+        before = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
+        conn.execute(self._insert_ignore(Quarantine), list(rows))
+        after = conn.execute(select(func.count()).select_from(Quarantine)).scalar_one()
         return int(after - before)
 
     def quarantine(self, *, source: str | None = None, reason: str | None = None) -> list[dict[str, Any]]:
@@ -462,6 +470,63 @@ class Store:
         if dialect == "postgresql":
             return postgresql.insert(model).on_conflict_do_nothing()
         raise NotImplementedError(f"insert-or-ignore is not implemented for {dialect!r}")
+
+
+class BulkImport:
+    """Import chunks (:class:`ImportBatch`) and quarantine rows through ONE connection whose transaction spans as
+    many chunks as the caller likes: :meth:`commit` ends it, the next call opens another.
+
+    Why: with a commit per 20,000-row chunk, SQLite rewrites every page of the random-keyed identity index that the
+    chunk touched into the WAL and checkpoints (and fsyncs) after each commit; a transaction over many chunks pays
+    that once. Every chunk's items and events still land in the same transaction, so a rollback drops both.
+    Use as a context manager: a clean exit commits, an exception rolls back the uncommitted chunks.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> BulkImport:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.close(commit=exc_type is None)
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._store.engine.connect()
+        if not self._conn.in_transaction():
+            self._conn.begin()
+        return self._conn
+
+    def add(self, batch: ImportBatch) -> ImportCounts:
+        """As :meth:`Store.import_batch`, inside the open transaction."""
+        return _sqlite_import(self._connection(), batch)
+
+    def add_quarantine(self, rows: Sequence[dict[str, Any]]) -> int:
+        """As :meth:`Store.add_quarantine`, inside the open transaction (a second connection would wait for ours)."""
+        return self._store._add_quarantine(self._connection(), rows) if rows else 0
+
+    def commit(self) -> None:
+        if self._conn is not None and self._conn.in_transaction():
+            self._conn.commit()
+
+    def rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction():
+            self._conn.rollback()
+
+    def close(self, *, commit: bool) -> None:
+        """Commit (or roll back) what is open and give the connection back to the pool."""
+        if self._conn is None:
+            return
+        try:
+            if commit:
+                self.commit()
+            else:
+                self.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
 
 
 def as_utc(dt: datetime) -> datetime:
