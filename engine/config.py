@@ -252,8 +252,8 @@ class GoldConfig(_Strict):
 
 
 class OverlapConfig(_Strict):
-    """How many annotators label a share of the tasks (Label Studio's ``maximum_annotations`` and
-    ``overlap_cohort_percentage`` project settings)."""
+    """How many annotators label a share of each round's tasks (chosen per round by the push, set as the tasks'
+    ``overlap`` in Label Studio, whose label stream then serves each of them to that many people)."""
 
     share: float = Field(default=0.0, ge=0.0, le=1.0)
     annotators: int = Field(default=2, ge=2, le=20)

@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from labelloop.connectors.labelstudio.config import (
     LabelSchema,
@@ -600,23 +600,45 @@ class LabelStudioClient:
         with self._errors(f"delete annotation {annotation_id}"):
             self._sdk.annotations.delete(id=annotation_id)
 
-    def set_overlap(self, project_id: int, *, annotators: int, share: float) -> None:
-        """Ask Label Studio to give ``share`` of the tasks to ``annotators`` people each (its own overlap cohort:
-        ``maximum_annotations`` and ``overlap_cohort_percentage``); the label stream then serves them that way."""
-        with self._errors(f"set overlap of project {project_id}"):
-            self._sdk.projects.update(
-                id=project_id,
-                maximum_annotations=annotators if share > 0 else 1,
-                overlap_cohort_percentage=round(share * 100),
-            )
+    def set_task_overlap(self, project_id: int, task_ids: Sequence[int], *, annotators: int) -> int:
+        """Ask for ``annotators`` people on each of these tasks (the task's ``overlap``, which Label Studio's label
+        stream honours); returns how many tasks changed.
 
-    def task_overlaps(self, project_id: int) -> dict[int, int]:
-        """``{item_id: overlap}``: how many annotators Label Studio wants on each task."""
+        Label Studio's own cohort (``maximum_annotations`` + ``overlap_cohort_percentage``) is switched off for the
+        project (1 annotator, 100%): on every import it re-deals the cohort over *all* the project's tasks, filling
+        it with already-annotated ones first, so the tasks of later rounds got almost no overlap. Choosing the
+        cohort per round is ours (:func:`labelloop.engine.rounds.push.overlap_cohort`)."""
+        if annotators < 1:
+            raise ValueError(f"annotators must be >= 1, got {annotators}")
+        with self._errors(f"get project {project_id}"):
+            project = self._sdk.projects.get(id=project_id)
+        if project.maximum_annotations != 1 or project.overlap_cohort_percentage != 100:
+            with self._errors(f"switch off the project-wide overlap cohort of project {project_id}"):
+                self._sdk.projects.update(id=project_id, maximum_annotations=1, overlap_cohort_percentage=100)
+        current = self.task_overlaps(project_id, by="task")
+        changed = 0
+        for task_id in task_ids:
+            if current.get(int(task_id)) == annotators:
+                continue
+            with self._errors(f"set overlap {annotators} on task {task_id} of project {project_id}"):
+                self._sdk.tasks.update(id=str(task_id), overlap=annotators)
+            changed += 1
+        log.info(
+            "labelstudio.overlap project_id=%s tasks=%d changed=%d annotators=%d",
+            project_id,
+            len(task_ids),
+            changed,
+            annotators,
+        )
+        return changed
+
+    def task_overlaps(self, project_id: int, *, by: Literal["item", "task"] = "item") -> dict[int, int]:
+        """``{item_id: overlap}`` (or ``{task_id: overlap}``): how many annotators Label Studio wants on each task."""
         out: dict[int, int] = {}
         for task in self._list_tasks(project_id, "id,data,overlap", None):
-            item_id = (task.get("data") or {}).get("item_id")
-            if item_id is not None:
-                out[int(item_id)] = int(task.get("overlap") or 1)
+            key = task.get("id") if by == "task" else (task.get("data") or {}).get("item_id")
+            if key is not None:
+                out[int(key)] = int(task.get("overlap") or 1)
         return out
 
     def project_model_version(self, project_id: int) -> str | None:

@@ -7,8 +7,11 @@ Re-pushing a round (after a crash half-way, or by a re-run) creates no duplicate
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from labelloop.connectors.labelstudio.client import LabelStudioClient
 from labelloop.connectors.labelstudio.types import PreLabel, TaskToPush
@@ -30,9 +33,23 @@ class PushResult:
     newly_recorded: int
     with_prelabel: int
     capped: int = 0  # items of the round left unpushed by a budget cap
+    overlap_tasks: int = 0  # tasks of this round that ask for several annotators
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def overlap_cohort(item_ids: Sequence[int], *, share: float, seed: int, round_id: int) -> set[int]:
+    """The items of a round that get several annotators: ``round(share × n)`` of them, drawn from the round's own
+    items with a generator seeded by (round seed, round id), so a resumed or repeated push picks the same ones."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"overlap share must be in [0, 1], got {share}")
+    ids = sorted(set(item_ids))
+    k = round(share * len(ids))
+    if k == 0:
+        return set()
+    rng = np.random.default_rng([seed, round_id])
+    return {int(i) for i in rng.permutation(np.asarray(ids, dtype=np.int64))[:k]}
 
 
 def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, round_id: int) -> PushResult:
@@ -62,9 +79,14 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
         prelabel = PreLabel(label=p["label"], score=float(p["score"]), model_version=version) if p else None
         tasks.append(TaskToPush(item_id=item_id, text=texts[item_id], prelabel=prelabel))
     project_id = ensure_project(client, cfg)
-    overlap = cfg.quality.overlap  # set on every push, so a changed config reaches the project before new tasks
-    client.set_overlap(project_id, annotators=overlap.annotators, share=overlap.share)
     mapping = client.push_tasks(project_id, tasks, chunk_size=cfg.labelstudio.push_chunk)
+    overlap = cfg.quality.overlap
+    cohort: set[int] = set()
+    if rnd["strategy"] != "review" and overlap.share > 0 and overlap.annotators > 1:
+        all_items = rnd["picked_item_ids"]["item_ids"]
+        cohort = overlap_cohort(all_items, share=overlap.share, seed=int(rnd["seed"] or 0), round_id=round_id)
+        cohort_tasks = [mapping[i] for i in item_ids if i in cohort]
+        client.set_task_overlap(project_id, cohort_tasks, annotators=overlap.annotators)
     pushed_at = budget_now()  # the budget's clock, so spend and commitments land in the period they belong to
     recorded = store.add_pushed_tasks(
         [
@@ -85,4 +107,5 @@ def push_round(store: Store, client: LabelStudioClient, cfg: ProjectConfig, roun
         store.set_round_state(round_id, "pushed", pushed_at=utcnow())
     with_prelabel = sum(t.prelabel is not None for t in tasks)
     log.info("round pushed round_id=%d project=%d tasks=%d recorded=%d", round_id, project_id, len(tasks), recorded)
-    return PushResult(round_id, project_id, len(tasks), recorded, with_prelabel, capped)
+    overlap_tasks = sum(t.item_id in cohort for t in tasks)
+    return PushResult(round_id, project_id, len(tasks), recorded, with_prelabel, capped, overlap_tasks)

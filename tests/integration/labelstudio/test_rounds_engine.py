@@ -192,3 +192,33 @@ def _yaml(project: Project, url: str) -> str:
     data["source"]["path"] = str(data["source"]["path"])
     assert os.environ.get("LL_TEST_LS_TOKEN")
     return yaml.safe_dump(data)
+
+
+def test_every_round_gets_its_own_overlap_share(
+    project: Project, ls_client: LabelStudioClient, annotators: dict[str, LabelStudioClient]
+) -> None:
+    """Half of each round's tasks ask for two annotators, later rounds included. (Label Studio's own project-wide
+    cohort re-dealt its 50% over all tasks at each import, already-annotated ones first, so round 2 got ~none.)"""
+    raw = project.config.model_dump(mode="json")
+    raw["quality"]["overlap"] = {"share": 0.5, "annotators": 2}
+    cfg = parse_config(raw, base_dir=project.workdir)  # validated like a YAML file
+    store = project.store
+    r1 = project.select_round()
+    p1 = push_round(store, ls_client, cfg, r1.round_id)
+    pid = p1.ls_project_id
+    overlaps = ls_client.task_overlaps(pid)
+    assert p1.overlap_tasks == 3 and sorted(overlaps[i] for i in r1.item_ids) == [1, 1, 1, 2, 2, 2]
+    # round 1 gets annotated (one annotation per task), then round 2 is pushed
+    tasks = {t["item_id"]: t["task_id"] for t in store.pushed_tasks(pid)}
+    for i in r1.item_ids:
+        annotators[A].create_annotation(tasks[i], "DESC", project_id=pid)
+    pull(store, ls_client, cfg)
+    r2 = project.select_round()
+    assert not set(r2.item_ids) & set(r1.item_ids)
+    p2 = push_round(store, ls_client, cfg, r2.round_id)
+    after = ls_client.task_overlaps(pid)
+    assert p2.overlap_tasks == 3 and sorted(after[i] for i in r2.item_ids) == [1, 1, 1, 2, 2, 2]
+    assert {i: after[i] for i in r1.item_ids} == {i: overlaps[i] for i in r1.item_ids}  # round 1 untouched
+    # a repeated push picks the same cohort and changes nothing
+    again = push_round(store, ls_client, cfg, r2.round_id)
+    assert again.overlap_tasks == 3 and ls_client.task_overlaps(pid) == after
