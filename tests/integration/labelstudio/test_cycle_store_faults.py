@@ -313,3 +313,11 @@ def test_unreachable_postgresql_exits_4_names_the_server_and_writes_nothing(tmp_
     written = sorted(p.name for p in workdir.rglob("*")) if workdir.exists() else []
     assert not [n for n in written if n.endswith((".db", ".db-wal", ".db-shm"))], written
     assert set(written) <= {"cycle.lock"}, written
+
+
+def test_a_bad_busy_timeout_is_a_config_error_naming_the_variable(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BUSY_TIMEOUT_ENV, "soon")
+    summary = _cycle(env)
+    assert summary.exit_code == ExitCode.BAD_INPUT, summary.as_dict()
+    assert f"{BUSY_TIMEOUT_ENV}: expected seconds between 0 and 3600, got 'soon'" in summary.message
+    assert summary.steps == []
