@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAY_AUTH_MODE := disabled
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv demo test lint bench-ingest bench-redaction freeze clean clean-all \
+.PHONY: venv demo test lint bench-ingest bench-redaction bench-cycle freeze clean clean-all \
 	labelstudio-install labelstudio-start labelstudio-stop labelstudio-status chromium-install \
 	postgres-install postgres-start postgres-stop postgres-status ray-cluster-start ray-cluster-stop
 
@@ -75,6 +75,10 @@ bench-ingest: venv
 
 bench-redaction: venv
 	$(PY) scripts/bench_redaction.py
+
+# The nightly cycle over 20,000 items through a real Label Studio, and its fault cases (bench/cycle.json|md).
+bench-cycle: venv labelstudio-install
+	nice -n 5 $(PY) scripts/bench_cycle.py
 
 freeze: venv
 	$(PIP) freeze --exclude-editable
