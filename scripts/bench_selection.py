@@ -9,20 +9,22 @@ the head's argmax. Each strategy runs once with its default parameters (wrappers
 ``max_pool=20000``, ``class-balanced`` around margin); building :class:`StrategyInputs` (validation) is timed
 separately.
 
-faiss vs scikit-learn, same data, same run (ratio = scikit-learn seconds / faiss seconds; > 1: faiss faster):
-* kmeans (headline): the k-means path the strategies run (``_faiss_ops.kmeans``: faiss ``Kmeans``, 1,000 clusters,
-  10 iterations, random init, trained on a seeded subsample of ``max_points_per_centroid`` × 1,000 rows, the
-  ``kmeans`` strategy's default, then every row assigned) vs ``sklearn.cluster.KMeans(n_clusters=1000,
-  init="random", n_init=1, max_iter=10, tol=0, algorithm="lloyd")`` on all 100,000 rows. Same k, iterations,
-  init and n_init; the faiss path sees fewer rows per iteration, so this is approximate vs exact Lloyd and the
-  quality cost is measured: both inertias over all 100,000 rows. Also reported: faiss doing exactly
-  scikit-learn's work (all rows every iteration, the like-for-like line), and both with k-means++ seeding.
+faiss vs scikit-learn, same data, same run (ratio = scikit-learn seconds / faiss seconds; > 1: faiss faster), each
+time the best of ``--repeats`` runs with faiss and scikit-learn alternating, float32 inputs, one thread cap for both
+(``--threads``: faiss OpenMP and every BLAS/OpenMP pool through threadpoolctl):
+* kmeans (headline, like-for-like): the job the strategies run, k-means on a seeded sample of
+  ``max_points_per_centroid`` × 1,000 rows (the ``kmeans`` strategy's default), then every one of the 100,000 rows
+  assigned. Both libraries get the *same* sample rows: faiss ``Kmeans(niter=10)`` + ``IndexFlatL2`` search vs
+  ``sklearn.cluster.KMeans(n_clusters=1000, init="random", n_init=1, max_iter=10, tol=0, algorithm="lloyd")`` fit
+  + ``score`` over all rows. Inertias over all rows are reported. Also reported: the same work on all 100,000 rows
+  every iteration; our actual call (``_faiss_ops.kmeans``, which lets faiss draw the sample) against scikit-learn
+  on all rows, the earlier, not like-for-like headline; and both with k-means++ seeding.
 * knn (headline): the core-set path, exact 1-NN of the 100,000 unlabeled rows among the 1,000 labeled rows: faiss
   ``IndexFlatL2`` (``_faiss_ops.nearest``) vs ``NearestNeighbors(n_neighbors=1, algorithm="brute")``, both exact
   (agreement reported). Also measured, not used by the strategies: an approximate faiss ``IndexIVFFlat`` (32
   lists, nprobe 4) with its recall@1 against the exact neighbours.
 
-Usage: ``.venv/bin/python scripts/bench_selection.py [--out bench] [--threads 1] [--only NAME ...]``
+Usage: ``.venv/bin/python scripts/bench_selection.py [--out bench] [--threads 1] [--repeats 3] [--only NAME ...]``
 Writes ``<out>/selection.json`` and ``<out>/selection.md``.
 """
 
@@ -34,6 +36,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -98,10 +101,22 @@ def bench_strategies(inputs: StrategyInputs, unl: np.ndarray, lab: np.ndarray, n
     return out
 
 
+def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """(best seconds, every run's seconds, last result): the minimum over repeats is the least disturbed by other
+    work on a shared machine."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(round(time.perf_counter() - t0, 3))
+    return min(times), times, out
+
+
 def bench_faiss_vs_sklearn(
-    inputs: StrategyInputs, unl: np.ndarray, lab: np.ndarray, *, skip_kmeanspp: bool = False
+    inputs: StrategyInputs, unl: np.ndarray, lab: np.ndarray, *, skip_kmeanspp: bool = False, repeats: int = 3
 ) -> dict[str, Any]:
-    """Time the faiss paths against scikit-learn doing the same job on the same data (see the module docstring)."""
+    """Time the faiss paths against scikit-learn doing the same job on the same data (see the module docstring).
+    Each timing is the best of ``repeats`` runs, faiss and scikit-learn alternating."""
     import faiss
     from sklearn.cluster import KMeans
 
@@ -112,99 +127,130 @@ def bench_faiss_vs_sklearn(
     x = np.ascontiguousarray(emb[unl], dtype=np.float32)
     xl = np.ascontiguousarray(emb[lab], dtype=np.float32)
     res: dict[str, Any] = {}
-
-    # scikit-learn: Lloyd on all rows, random init, 10 iterations, n_init=1 (its final E-step assigns every row).
-    t0 = time.perf_counter()
-    sk = KMeans(n_clusters=N_PICK, init="random", n_init=1, max_iter=10, tol=0.0, algorithm="lloyd", random_state=1)
-    sk.fit(x)
-    t_sk = time.perf_counter() - t0
-    print(f"kmeans sklearn {t_sk:.2f} s", flush=True)
-
-    # faiss, the path the strategies run: train on a seeded subsample of max_points_per_centroid * k rows, then
-    # assign every row. Same k, iterations, init and n_init; fewer rows per iteration, so quality is measured.
     mppc = KMeansSampling().max_points_per_centroid
-    t0 = time.perf_counter()
-    ours = faiss_kmeans(x, N_PICK, niter=10, rng=np.random.default_rng(1), max_points_per_centroid=mppc)
-    t_path = time.perf_counter() - t0
-    print(f"kmeans faiss path ({mppc}/centroid) {t_path:.2f} s", flush=True)
+    n_train = min(x.shape[0], mppc * N_PICK)
+    rows = np.sort(np.random.default_rng(1).choice(x.shape[0], size=n_train, replace=False))
+    x_train = np.ascontiguousarray(x[rows])
 
-    # faiss doing exactly scikit-learn's work (all rows every iteration): the like-for-like line.
-    t0 = time.perf_counter()
-    km = faiss.Kmeans(DIM, N_PICK, niter=10, seed=1, max_points_per_centroid=256, min_points_per_centroid=1)
-    km.train(x)
-    d_f, _ = km.index.search(x, 1)
-    t_same = time.perf_counter() - t0
-    print(f"kmeans faiss all rows {t_same:.2f} s", flush=True)
+    def sk_kmeans(train: np.ndarray) -> tuple[float, int]:
+        km = KMeans(n_clusters=N_PICK, init="random", n_init=1, max_iter=10, tol=0.0, algorithm="lloyd", random_state=1)
+        km.fit(train)
+        inertia = float(-km.score(x)) if train.shape[0] != x.shape[0] else float(km.inertia_)
+        return inertia, int(km.n_iter_)
+
+    def faiss_km(train: np.ndarray) -> float:
+        # max_points_per_centroid large enough that faiss trains on every row it is given (no further subsample).
+        km = faiss.Kmeans(DIM, N_PICK, niter=10, seed=1, max_points_per_centroid=10**6, min_points_per_centroid=1)
+        km.train(train)
+        d, _ = km.index.search(x, 1)
+        return float(d.astype(np.float64).sum())
+
+    def path() -> float:
+        out = faiss_kmeans(x, N_PICK, niter=10, rng=np.random.default_rng(1), max_points_per_centroid=mppc)
+        return float(out.sq_dist.astype(np.float64).sum())
+
+    # Headline, like-for-like: the strategies' job (train on n_train rows, then assign all rows), the same rows for
+    # both libraries; same k, 10 iterations (tol 0), random init, n_init 1, float32, same thread cap.
+    t_sk_sub, sk_sub_all, t_f_sub, f_sub_all = [], [], [], []
+    for _ in range(repeats):
+        t, _, (sk_sub_inertia, sk_sub_iter) = _timed(lambda: sk_kmeans(x_train), 1)
+        t_sk_sub.append(t)
+        t, _, f_sub_inertia = _timed(lambda: faiss_km(x_train), 1)
+        t_f_sub.append(t)
+    t_path, path_all, path_inertia = _timed(path, repeats)
+    print(f"kmeans on {n_train} rows + assign: sklearn {t_sk_sub} faiss {t_f_sub} path {path_all}", flush=True)
+    # Same work on all rows every iteration.
+    t_sk_full, t_f_full = [], []
+    for _ in range(repeats):
+        t, _, (sk_inertia, sk_iter) = _timed(lambda: sk_kmeans(x), 1)
+        t_sk_full.append(t)
+        t, _, f_full_inertia = _timed(lambda: faiss_km(x), 1)
+        t_f_full.append(t)
+    print(f"kmeans all rows: sklearn {t_sk_full} faiss {t_f_full}", flush=True)
+    sk_sub_all, f_sub_all = t_sk_sub, t_f_sub
     res["kmeans"] = {
-        "faiss_seconds": round(t_path, 3),
-        "sklearn_seconds": round(t_sk, 3),
-        "ratio": round(t_sk / t_path, 2),
+        "faiss_seconds": min(f_sub_all),
+        "sklearn_seconds": min(sk_sub_all),
+        "ratio": round(min(sk_sub_all) / min(f_sub_all), 2),
+        "runs_seconds": {"faiss": f_sub_all, "sklearn": sk_sub_all},
+        "training_rows": n_train,
         "faiss_max_points_per_centroid": mppc,
-        "faiss_training_rows": min(x.shape[0], mppc * N_PICK),
-        "faiss_inertia": float(ours.sq_dist.astype(np.float64).sum()),
-        "sklearn_inertia": float(sk.inertia_),
-        "sklearn_n_iter": int(sk.n_iter_),
-        "same_work_faiss_seconds": round(t_same, 3),
-        "same_work_ratio": round(t_sk / t_same, 2),
-        "same_work_faiss_inertia": float(d_f.astype(np.float64).sum()),
+        "faiss_inertia": f_sub_inertia,
+        "sklearn_inertia": sk_sub_inertia,
+        "sklearn_n_iter": sk_sub_iter,
+        "strategy_path_seconds": t_path,
+        "strategy_path_runs_seconds": path_all,
+        "strategy_path_inertia": path_inertia,
+        "same_work_faiss_seconds": min(t_f_full),
+        "same_work_sklearn_seconds": min(t_sk_full),
+        "same_work_ratio": round(min(t_sk_full) / min(t_f_full), 2),
+        "same_work_runs_seconds": {"faiss": t_f_full, "sklearn": t_sk_full},
+        "same_work_faiss_inertia": f_full_inertia,
+        "same_work_sklearn_inertia": sk_inertia,
+        "same_work_sklearn_n_iter": sk_iter,
+        "subsample_vs_full_ratio": round(min(t_sk_full) / t_path, 2),
     }
 
-    if skip_kmeanspp:
-        return _bench_knn(x, xl, res)
-    # Extra, not the headline ratio: both seeded with k-means++ (scikit-learn's default init; ours for faiss).
-    t0 = time.perf_counter()
-    ours_pp = faiss_kmeans(
-        x, N_PICK, niter=10, rng=np.random.default_rng(1), max_points_per_centroid=256, init="kmeans++"
-    )
-    t_faiss_pp = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    sk_pp = KMeans(n_clusters=N_PICK, init="k-means++", n_init=1, max_iter=10, tol=0.0, random_state=1).fit(x)
-    t_sk_pp = time.perf_counter() - t0
-    res["kmeans"].update(
-        {
-            "kmeanspp_faiss_seconds": round(t_faiss_pp, 3),
-            "kmeanspp_sklearn_seconds": round(t_sk_pp, 3),
-            "kmeanspp_ratio": round(t_sk_pp / t_faiss_pp, 2),
-            "kmeanspp_faiss_inertia": float(ours_pp.sq_dist.astype(np.float64).sum()),
-            "kmeanspp_sklearn_inertia": float(sk_pp.inertia_),
-        }
-    )
-    print(f"kmeans++ faiss {t_faiss_pp:.2f} s sklearn {t_sk_pp:.2f} s", flush=True)
+    if not skip_kmeanspp:
+        # Extra, not the headline ratio: both seeded with k-means++ (scikit-learn's default init; ours for faiss).
+        t_faiss_pp, _, ours_pp = _timed(
+            lambda: faiss_kmeans(
+                x, N_PICK, niter=10, rng=np.random.default_rng(1), max_points_per_centroid=256, init="kmeans++"
+            ),
+            1,
+        )
+        t_sk_pp, _, sk_pp = _timed(
+            lambda: KMeans(n_clusters=N_PICK, init="k-means++", n_init=1, max_iter=10, tol=0.0, random_state=1).fit(x),
+            1,
+        )
+        res["kmeans"].update(
+            {
+                "kmeanspp_faiss_seconds": round(t_faiss_pp, 3),
+                "kmeanspp_sklearn_seconds": round(t_sk_pp, 3),
+                "kmeanspp_ratio": round(t_sk_pp / t_faiss_pp, 2),
+                "kmeanspp_faiss_inertia": float(ours_pp.sq_dist.astype(np.float64).sum()),
+                "kmeanspp_sklearn_inertia": float(sk_pp.inertia_),
+            }
+        )
+        print(f"kmeans++ faiss {t_faiss_pp:.2f} s sklearn {t_sk_pp:.2f} s", flush=True)
+    return _bench_knn(x, xl, res, repeats)
 
-    return _bench_knn(x, xl, res)
 
-
-def _bench_knn(x: np.ndarray, xl: np.ndarray, res: dict[str, Any]) -> dict[str, Any]:
-    """kNN (the core-set path): exact 1-NN of every unlabeled row among the labeled rows, both exact."""
+def _bench_knn(x: np.ndarray, xl: np.ndarray, res: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """kNN (the core-set path): exact 1-NN of every unlabeled row among the labeled rows, both exact, float32 in."""
     import faiss
     from sklearn.neighbors import NearestNeighbors
 
     from labelloop.strategies._faiss_ops import nearest
 
-    t0 = time.perf_counter()
-    _, i1 = nearest(x, xl, 1)
-    t_faiss = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(xl)
-    _, i2 = nn.kneighbors(x)
-    t_sk = time.perf_counter() - t0
-    print(f"knn faiss {t_faiss:.2f} s sklearn {t_sk:.2f} s", flush=True)
+    def sk() -> np.ndarray:
+        return NearestNeighbors(n_neighbors=1, algorithm="brute").fit(xl).kneighbors(x)[1]
+
+    def ivf() -> np.ndarray:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, 32)
+        index.train(xl)
+        index.add(xl)
+        index.nprobe = 4
+        return index.search(x, 1)[1]
+
+    f_all, s_all = [], []
+    for _ in range(repeats):
+        t, _, (_, i1) = _timed(lambda: nearest(x, xl, 1), 1)
+        f_all.append(t)
+        t, _, i2 = _timed(sk, 1)
+        s_all.append(t)
+    print(f"knn faiss {f_all} sklearn {s_all}", flush=True)
     # Approximate faiss index, measured and reported, not used by the strategies: IVF over the 1,000 labeled rows.
-    t0 = time.perf_counter()
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(DIM), DIM, 32)
-    ivf.train(xl)
-    ivf.add(xl)
-    ivf.nprobe = 4
-    _, i3 = ivf.search(x, 1)
-    t_ivf = time.perf_counter() - t0
-    print(f"knn faiss IVF32/nprobe4 {t_ivf:.2f} s", flush=True)
+    t_ivf, ivf_all, i3 = _timed(ivf, repeats)
+    print(f"knn faiss IVF32/nprobe4 {ivf_all}", flush=True)
     res["knn"] = {
-        "faiss_seconds": round(t_faiss, 3),
-        "sklearn_seconds": round(t_sk, 3),
-        "ratio": round(t_sk / t_faiss, 2),
+        "faiss_seconds": min(f_all),
+        "sklearn_seconds": min(s_all),
+        "ratio": round(min(s_all) / min(f_all), 2),
+        "runs_seconds": {"faiss": f_all, "sklearn": s_all},
         "same_neighbour_fraction": float(np.mean(i1[:, 0] == i2[:, 0])),
-        "ivf_seconds": round(t_ivf, 3),
-        "ivf_ratio": round(t_sk / t_ivf, 2),
+        "ivf_seconds": t_ivf,
+        "ivf_ratio": round(min(s_all) / t_ivf, 2),
         "ivf_recall_at_1": float(np.mean(i3[:, 0] == i2[:, 0])),
     }
     return res
@@ -249,7 +295,7 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         lines.append(f"| {name} | {s:.2f} | {'yes' if s < TARGET_SECONDS else '**no**'} |")
     fv = result["faiss_vs_sklearn_detail"]
     km, kn = fv["kmeans"], fv["knn"]
-    rel = km["faiss_inertia"] / km["sklearn_inertia"] - 1.0
+    rel = km["faiss_inertia"] / km["sklearn_inertia"] - 1.0  # like-for-like: same training rows
     has_pp = "kmeanspp_ratio" in km
     pp_row = (
         f"| kmeans, both k-means++ seeded (faiss + our lazy D² seeding vs sklearn's default greedy k-means++), all "
@@ -264,25 +310,32 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         "",
         f"| path | faiss s | sklearn s | ratio | ≥ {TARGET_RATIO:.0f}× |",
         "|---|---:|---:|---:|:---:|",
-        f"| **kmeans** (headline): {N_PICK:,} clusters, 10 iterations, random init, n_init 1; faiss trains on "
-        f"{km['faiss_training_rows']:,} rows ({km['faiss_max_points_per_centroid']}/centroid, the strategies' path) "
-        f"then assigns all {N_UNLABELED:,}; sklearn Lloyd on all {N_UNLABELED:,} | {km['faiss_seconds']:.2f} | "
-        f"{km['sklearn_seconds']:.2f} | {km['ratio']:.2f} | {'yes' if km['ratio'] >= TARGET_RATIO else '**no**'} |",
-        f"| kmeans, same work (faiss on all {N_UNLABELED:,} rows every iteration) | "
-        f"{km['same_work_faiss_seconds']:.2f} | "
-        f"{km['sklearn_seconds']:.2f} | {km['same_work_ratio']:.2f} | – |",
+        f"| **kmeans** (headline, like-for-like): the strategies' job, {N_PICK:,} clusters, 10 iterations (tol 0), "
+        f"random init, n_init 1, trained on the same {km['training_rows']:,} rows "
+        f"({km['faiss_max_points_per_centroid']}/centroid, the `kmeans` strategy's default), then all "
+        f"{N_UNLABELED:,} rows assigned; faiss `Kmeans` + `IndexFlatL2` search vs sklearn `KMeans(algorithm='lloyd')` "
+        f"fit + score | {km['faiss_seconds']:.2f} | {km['sklearn_seconds']:.2f} | {km['ratio']:.2f} | "
+        f"{'yes' if km['ratio'] >= TARGET_RATIO else '**no**'} |",
+        f"| kmeans, same work on all {N_UNLABELED:,} rows every iteration | {km['same_work_faiss_seconds']:.2f} | "
+        f"{km['same_work_sklearn_seconds']:.2f} | {km['same_work_ratio']:.2f} | – |",
+        f"| kmeans, not like-for-like (earlier headline): our path (`_faiss_ops.kmeans`, {km['training_rows']:,} "
+        f"rows) vs sklearn on all {N_UNLABELED:,} rows | {km['strategy_path_seconds']:.2f} | "
+        f"{km['same_work_sklearn_seconds']:.2f} | {km['subsample_vs_full_ratio']:.2f} | – |",
         pp_row,
         f"| **knn** (headline): exact 1-NN, {N_UNLABELED:,} queries vs {N_LABELED:,} labeled (core-set init), "
-        "IndexFlatL2 vs brute | "
+        "float32 in, faiss `IndexFlatL2` vs sklearn `NearestNeighbors(algorithm='brute')` | "
         f"{kn['faiss_seconds']:.2f} | {kn['sklearn_seconds']:.2f} | {kn['ratio']:.2f} | "
         f"{'yes' if kn['ratio'] >= TARGET_RATIO else '**no**'} |",
         f"| knn, approximate IVF (32 lists, nprobe 4; recall@1 {kn['ivf_recall_at_1']:.4f}), not used | "
         f"{kn['ivf_seconds']:.2f} | {kn['sklearn_seconds']:.2f} | {kn['ivf_ratio']:.2f} | – |",
         "",
-        f"k-means inertia over all {N_UNLABELED:,} rows: faiss path {km['faiss_inertia']:.4g} "
-        f"({rel:+.2%} vs scikit-learn), "
-        f"faiss same work {km['same_work_faiss_inertia']:.4g}, scikit-learn {km['sklearn_inertia']:.4g} "
-        f"({km['sklearn_n_iter']} iterations)"
+        f"Each time is the best of {result['meta'].get('repeats', 1)} runs (faiss and scikit-learn alternating; "
+        "every run in selection.json). "
+        f"k-means inertia over all {N_UNLABELED:,} rows: like-for-like faiss {km['faiss_inertia']:.4g} vs "
+        f"scikit-learn {km['sklearn_inertia']:.4g} ({rel:+.2%}); our path {km['strategy_path_inertia']:.4g} (its "
+        f"{km['strategy_path_seconds']:.2f} s equals the faiss like-for-like line: the same work); same work on all "
+        f"rows: faiss {km['same_work_faiss_inertia']:.4g}, scikit-learn {km['same_work_sklearn_inertia']:.4g} "
+        f"({km['same_work_sklearn_n_iter']} iterations)"
         + (
             f"; k-means++: faiss {km['kmeanspp_faiss_inertia']:.4g} vs scikit-learn "
             f"{km['kmeanspp_sklearn_inertia']:.4g}"
@@ -292,13 +345,16 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         + ". Exact 1-NN agreement faiss/scikit-learn: "
         f"{kn['same_neighbour_fraction']:.4f}.",
         "",
-        f"Reading: with the same work (same-work line: {km['same_work_ratio']:.2f}×) both libraries spend the "
-        f"k-means time in one BLAS matrix product per pass ({N_UNLABELED:,} × {N_PICK:,} × {DIM}); faiss has no "
-        "algorithmic shortcut for exact Lloyd or exact flat search. For kNN, scikit-learn's brute search upcasts "
-        "float32 chunks to float64 for its matrix product while faiss stays in float32, which is where its "
+        f"Reading: given the same rows, k, iterations, dtype and threads (like-for-like: {km['ratio']:.2f}×; all "
+        f"rows: {km['same_work_ratio']:.2f}×), both libraries spend the k-means time in one float32 BLAS matrix "
+        f"product per pass (rows × {N_PICK:,} × {DIM}), and faiss has no algorithmic shortcut for exact Lloyd or "
+        "exact flat search, so the 3× target is not reachable without giving scikit-learn less work. The earlier "
+        f"headline ({km['subsample_vs_full_ratio']:.2f}× here) compared our subsampled path with scikit-learn on "
+        "every row: that speed-up is the subsample's, and scikit-learn gets it too when handed the same rows. For "
+        "kNN, scikit-learn's brute search upcasts float32 chunks to float64 for its matrix product (its design "
+        "choice, for accuracy) while faiss stays in float32, which is where its "
         f"{kn['ratio']:.2f}× comes from; the approximate IVF index does not help at this shape (only "
-        f"{N_LABELED:,} base rows; its list scan is not a BLAS product). The k-means speed-up of the strategies' "
-        "path comes from training on a subsample (at the inertia cost shown), not from faster arithmetic.",
+        f"{N_LABELED:,} base rows; its list scan is not a BLAS product).",
         "",
         *contention_note(result["meta"]),
         "Misses: " + (", ".join(result["misses"]) if result["misses"] else "none"),
@@ -322,6 +378,7 @@ def main() -> None:
         "--skip-kmeanspp", action="store_true", help="skip the extra k-means++ line (scikit-learn's seeding is slow)"
     )
     parser.add_argument("--skip-compare", action="store_true", help="skip the faiss vs scikit-learn comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per faiss/scikit-learn timing (best is kept)")
     parser.add_argument("--render-only", action="store_true", help="re-write selection.md from selection.json")
     args = parser.parse_args()
     if args.render_only:
@@ -338,7 +395,9 @@ def main() -> None:
     with threadpool_limits(limits=args.threads):
         selection = bench_strategies(inputs, unl, lab, names)
         compare = (
-            {} if args.skip_compare else bench_faiss_vs_sklearn(inputs, unl, lab, skip_kmeanspp=args.skip_kmeanspp)
+            {}
+            if args.skip_compare
+            else bench_faiss_vs_sklearn(inputs, unl, lab, skip_kmeanspp=args.skip_kmeanspp, repeats=args.repeats)
         )
     misses = [f"{k} {v:.1f} s ≥ {TARGET_SECONDS:.0f} s" for k, v in selection.items() if v >= TARGET_SECONDS]
     misses += [
@@ -369,6 +428,7 @@ def main() -> None:
             "committee_members": N_MEMBERS,
             "n_pick": N_PICK,
             "inputs_seconds": round(t_inputs, 3),
+            "repeats": args.repeats,
             "versions": {p: version(p) for p in ("numpy", "scipy", "scikit-learn", "faiss-cpu")},
             "wrapper_params": WRAPPER_PARAMS,
         },

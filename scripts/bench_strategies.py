@@ -87,8 +87,70 @@ def tune_c(
     return best, scores
 
 
-def catalogue(c_best: float, quick: bool) -> list[dict[str, Any]]:
-    """Strategy entries: label, strategy name/params, head/params. ``random`` uses the main (tuned) head."""
+SMOOTH_GRID = {"n_neighbors": (10, 30), "alpha": (0.5, 0.8), "n_hops": (1, 2), "mode": ("replace", "concat")}
+
+
+def tune_smoothing(
+    x: np.ndarray, y: np.ndarray, c_plain: float, sizes: tuple[int, ...] = (100, 250, 500, 1000), draws: int = 2
+) -> dict[str, Any]:
+    """Graph-smoother parameters, then the LR ``C`` on the smoothed features, by mean validation accuracy.
+
+    Same validation split of the pool as :func:`tune_c`; the smoother is fitted on the fit part only (its rows are
+    unlabeled to it), the validation rows are transformed through it like test rows. Stage 1 scores every
+    :data:`SMOOTH_GRID` combination with the plain LR's ``C``; stage 2 tunes ``C`` for the best combination.
+    Score: LR fitted on random subsets of ``sizes`` items (``draws`` each), mean accuracy on the validation rows.
+    ``"none"`` (plain embeddings) is scored the same way, so the result also says whether smoothing helps at all.
+    """
+    from itertools import product
+
+    from labelloop.models.heads.graph_smoothing import KNNGraphSmoother
+
+    fit_i, val_i = train_test_split(np.arange(len(y)), test_size=0.2, random_state=1, stratify=y)
+
+    def score(xf: np.ndarray, xv: np.ndarray, c: float) -> float:
+        accs = []
+        for size in sizes:
+            for d in range(draws):
+                sub = np.random.default_rng([d, size]).choice(len(fit_i), size=size, replace=False)
+                model = LogisticRegression(C=c, max_iter=1000).fit(xf[sub], y[fit_i][sub])
+                accs.append(float(np.mean(model.predict(xv) == y[val_i])))
+        return round(float(np.mean(accs)), 4)
+
+    grid: dict[str, float] = {"none": score(x[fit_i], x[val_i], c_plain)}
+    feats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    params_of: dict[str, dict[str, Any]] = {}
+    for values in product(*SMOOTH_GRID.values()):
+        params = dict(zip(SMOOTH_GRID, values, strict=True))
+        key = "k={n_neighbors} alpha={alpha} hops={n_hops} {mode}".format(**params)
+        sm = KNNGraphSmoother(**params).fit(x[fit_i])
+        xf, xv = sm.transform(x[fit_i]), sm.transform(x[val_i])
+        grid[key] = score(xf, xv, c_plain)
+        params_of[key] = params
+        if max(grid[k] for k in params_of) == grid[key]:
+            feats = {key: (xf, xv)}
+        print(f"   smoothing {key}: {grid[key]}", flush=True)
+    best = max(params_of, key=lambda k: grid[k])
+    xf, xv = feats[best]
+    by_c = {str(c): score(xf, xv, c) for c in C_GRID}
+    c_best = max(C_GRID, key=lambda c: by_c[str(c)])
+    return {
+        "params": params_of[best],
+        "C": c_best,
+        "validation_accuracy": by_c[str(c_best)],
+        "plain_validation_accuracy": grid["none"],
+        "grid_at_plain_C": grid,
+        "C_validation_accuracy": by_c,
+        "sizes": list(sizes),
+        "draws": draws,
+    }
+
+
+def catalogue(c_best: float, quick: bool, c_graph: float | None = None) -> list[dict[str, Any]]:
+    """Strategy entries: label, strategy name/params, head/params. ``random`` uses the main (tuned) head.
+
+    Entries with ``"features": "graph"`` run on graph-smoothed embeddings (:class:`KNNGraphSmoother` fitted on the
+    pool, parameters and ``C`` tuned on the pool's validation split); ``random (graph)`` is their baseline.
+    """
     lr = {"C": c_best}
     mlp = {"epochs": 30 if not quick else 5, "hidden": 256, "dropout": 0.2}
     committee = {"base": "logreg", "n_members": 5, "base_params": lr}
@@ -117,7 +179,39 @@ def catalogue(c_best: float, quick: bool) -> list[dict[str, Any]]:
         {"label": "vote-entropy", "name": "vote-entropy", "head": "committee", "head_params": committee},
         {"label": "bald", "name": "bald", "head": "mlp", "head_params": mlp},
         {"label": "batchbald", "name": "batchbald", "head": "mlp", "head_params": mlp},
+        {"label": "random (mlp)", "name": "random", "head": "mlp", "head_params": mlp},
+        {"label": "margin (mlp)", "name": "margin", "head": "mlp", "head_params": mlp},
+        {"label": "badge (mlp)", "name": "badge", "head": "mlp", "head_params": mlp},
+        {
+            "label": "class-balanced margin (mlp)",
+            "name": "class-balanced",
+            "params": {"base": {"name": "margin"}},
+            "head": "mlp",
+            "head_params": mlp,
+        },
+        {
+            "label": "class-balanced badge (mlp)",
+            "name": "class-balanced",
+            "params": {"base": {"name": "badge"}},
+            "head": "mlp",
+            "head_params": mlp,
+        },
     ]
+    if c_graph is not None:
+        g = {"C": c_graph}
+        entries += [
+            {"label": "random (graph)", "name": "random", "head": "logreg", "head_params": g, "features": "graph"},
+            {"label": "margin (graph)", "name": "margin", "head": "logreg", "head_params": g, "features": "graph"},
+            {"label": "badge (graph)", "name": "badge", "head": "logreg", "head_params": g, "features": "graph"},
+            {
+                "label": "class-balanced badge (graph)",
+                "name": "class-balanced",
+                "params": {"base": {"name": "badge"}},
+                "head": "logreg",
+                "head_params": g,
+                "features": "graph",
+            },
+        ]
     return entries
 
 
@@ -138,6 +232,13 @@ def main() -> None:
     parser.add_argument("--cold-start", default="typiclust", choices=["typiclust", "random"])
     parser.add_argument("--quick", action="store_true", help="1 seed, budget 300: a smoke run, not a result")
     parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="tuning run: the pool's seeded (1) stratified 80/20 split stands in for pool/test (the test split is "
+        "not read); writes strategies_validation.json|md|png",
+    )
+    parser.add_argument("--no-graph", action="store_true", help="skip the graph-smoothed rows and their tuning")
+    parser.add_argument(
         "--add",
         default="",
         help="comma-separated catalogue labels to run and merge into the existing strategies.json, "
@@ -151,9 +252,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.render_only:
-        result = json.loads((args.out / "strategies.json").read_text(encoding="utf-8"))
-        copy_selection(result, args.out)
-        write_outputs(result, args.out, partial=False)
+        stem = "strategies_validation" if args.validation else "strategies"
+        result = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
+        if not args.validation:
+            copy_selection(result, args.out)
+        write_outputs(result, args.out, partial=False, stem=stem)
         return
     if args.add:
         add_entries(args)
@@ -191,6 +294,7 @@ def main() -> None:
             "cold_start": args.cold_start,
             "target_fraction": 0.95,
             "encoder": "all-MiniLM-L6-v2 (EncoderSpec() default: mean pooling, max_length 128, normalised)",
+            "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         },
         "labels_to_target": {},
         "ratio_to_random": {},
@@ -199,6 +303,8 @@ def main() -> None:
         "curves": {},
     }
     keep = {s.strip() for s in args.strategies.split(",") if s.strip()}
+    stem = "strategies_validation" if args.validation else "strategies"
+    result["run"]["validation"] = args.validation
     for name, ds in load_datasets(args.datasets.split(",")).items():
         print(f"== {name}: embedding", flush=True)
         t0 = time.time()
@@ -206,18 +312,32 @@ def main() -> None:
         x_test = embed_texts(ds["test"].text.tolist(), cache_root=args.cache_root)
         y_pool = ds["pool"].label.astype(str).to_numpy()
         y_test = ds["test"].label.astype(str).to_numpy()
+        if args.validation:
+            x_pool, x_test, y_pool, y_test, ds["split"] = validation_split(x_pool, y_pool)
         print(f"   {len(y_pool)} pool / {len(y_test)} test, {time.time() - t0:.1f} s", flush=True)
         c_best, c_scores = tune_c(x_pool, y_pool)
         print(f"   tuned C={c_best} (validation: {c_scores})", flush=True)
-        entries = [e for e in catalogue(c_best, args.quick) if not keep or e["label"] in keep or e["label"] == "random"]
+        smoothing = None if args.no_graph else tune_smoothing(x_pool, y_pool, c_best)
+        features = {"plain": (x_pool, x_test)}
+        if smoothing is not None:
+            print(f"   smoothing: {smoothing['params']} C={smoothing['C']}", flush=True)
+            from labelloop.models.heads.graph_smoothing import KNNGraphSmoother
+
+            sm = KNNGraphSmoother(**smoothing["params"]).fit(x_pool)  # the pool's embeddings only, no labels
+            features["graph"] = (sm.transform(x_pool), sm.transform(x_test))
+        c_graph = None if smoothing is None else smoothing["C"]
+        entries = [
+            e
+            for e in catalogue(c_best, args.quick, c_graph)
+            if not keep or e["label"] in keep or e["label"] == "random"
+        ]
         full: dict[str, float] = {}
         for e in entries:
-            key = json.dumps([e["head"], e["head_params"]], sort_keys=True)
+            key = entry_key(e)
             if key not in full:
-                full[key] = full_pool_accuracy(
-                    x_pool, y_pool, x_test, y_test, head=e["head"], head_params=e["head_params"]
-                )
-        main_key = json.dumps(["logreg", {"C": c_best}], sort_keys=True)
+                xp, xt = features[e.get("features", "plain")]
+                full[key] = full_pool_accuracy(xp, y_pool, xt, y_test, head=e["head"], head_params=e["head_params"])
+        main_key = entry_key({"head": "logreg", "head_params": {"C": c_best}})
         target = 0.95 * full[main_key]
         print(f"   full-pool accuracy (main head) {full[main_key]:.4f}, target {target:.4f}", flush=True)
         t0 = time.time()
@@ -234,16 +354,18 @@ def main() -> None:
             "target": round(target, 4),
             "full_accuracy_by_head": {k: round(v, 4) for k, v in full.items()},
             "cold_start_seconds": round(cold_seconds, 2),
+            "graph_smoothing": smoothing,
         }
         result["labels_to_target"][name] = {}
         result["summary"][name] = {}
         result["curves"][name] = {}
         for e in entries:
             t0 = time.time()
+            xp, xt = features[e.get("features", "plain")]
             res = simulate(
-                x_pool,
+                xp,
                 y_pool,
-                x_test,
+                xt,
                 y_test,
                 strategy=e["name"],
                 params=e.get("params"),
@@ -256,12 +378,13 @@ def main() -> None:
                 cold_start=args.cold_start,
                 seed_sets=seed_sets,
             )
-            own_full = full[json.dumps([e["head"], e["head_params"]], sort_keys=True)]
+            own_full = full[entry_key(e)]
             auc_to = min(1000, budgets[name])
             summary = summarise(res, target, auc_up_to=auc_to)
             summary["full_accuracy_own_head"] = round(own_full, 4)
             summary["labels_to_own_head_target"] = summarise(res, 0.95 * own_full, auc_up_to=auc_to)["labels_to_target"]
             summary["head_params"] = e["head_params"]
+            summary["features"] = e.get("features", "plain")
             summary["wall_seconds"] = round(time.time() - t0, 1)
             result["summary"][name][e["label"]] = summary
             result["labels_to_target"][name][e["label"]] = summary["labels_to_target"]["mean"]
@@ -271,7 +394,7 @@ def main() -> None:
                 f"final={res.mean[-1]:.4f} ({summary['wall_seconds']} s)",
                 flush=True,
             )
-            write_outputs(result, args.out, partial=True)
+            write_outputs(result, args.out, partial=True, stem=stem)
         rnd = result["labels_to_target"][name].get("random")
         result["ratio_to_random"][name] = {
             k: (round(v / rnd, 3) if (v is not None and rnd) else None)
@@ -282,8 +405,9 @@ def main() -> None:
         [round(v, 2) for v in load_before],
         [round(v, 2) for v in os.getloadavg()],
     ]
-    copy_selection(result, args.out)
-    write_outputs(result, args.out, partial=False)
+    if not args.validation:
+        copy_selection(result, args.out)
+    write_outputs(result, args.out, partial=False, stem=stem)
     print(
         json.dumps(
             {"labels_to_target": result["labels_to_target"], "ratio_to_random": result["ratio_to_random"]}, indent=1
@@ -391,16 +515,31 @@ def copy_selection(result: dict[str, Any], out: Path) -> None:
     )
 
 
-def write_outputs(result: dict[str, Any], out: Path, *, partial: bool) -> None:
+def write_outputs(result: dict[str, Any], out: Path, *, partial: bool, stem: str = "strategies") -> None:
     out.mkdir(parents=True, exist_ok=True)
     suffix = ".partial" if partial else ""
-    (out / f"strategies.json{suffix}").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (out / f"{stem}.json{suffix}").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     if partial:
         return
-    for p in out.glob("strategies.json.partial"):
+    for p in out.glob(f"{stem}.json.partial"):
         p.unlink()
-    (out / "strategies.md").write_text(render_md(result), encoding="utf-8")
-    plot(result, out / "strategies_curves.png")
+    (out / f"{stem}.md").write_text(render_md(result), encoding="utf-8")
+    plot(result, out / f"{stem}_curves.png")
+
+
+def entry_key(e: dict[str, Any]) -> str:
+    """Identity of a head on its features: entries with equal keys share one full-pool accuracy."""
+    key: list[Any] = [e["head"], e["head_params"]]
+    if e.get("features", "plain") != "plain":
+        key.append(e["features"])
+    return json.dumps(key, sort_keys=True)
+
+
+def validation_split(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """The pool's seeded (1) stratified 80/20 split (the one :func:`tune_c` validates on) as pool / test."""
+    fit_i, val_i = train_test_split(np.arange(len(y)), test_size=0.2, random_state=1, stratify=y)
+    desc = "VALIDATION run: pool = 80% of the pool, test = the other 20% of the pool (seeded (1) stratified)"
+    return x[fit_i], x[val_i], y[fit_i], y[val_i], desc
 
 
 def _fmt(v: Any) -> str:
@@ -463,6 +602,40 @@ def render_md(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def same_head_random(summary: dict[str, Any], label: str) -> str | None:
+    """The ``random`` row trained with the same head, head parameters and features as ``label``, if any."""
+    me = summary[label]
+    for other, s in summary.items():
+        same = (s["head"], s["head_params"], s.get("features", "plain")) == (
+            me["head"],
+            me["head_params"],
+            me.get("features", "plain"),
+        )
+        if other.startswith("random") and same:
+            return other
+    return None
+
+
+def gain_breakdown(summary: dict[str, Any], ltt: dict[str, Any], best: str) -> list[str]:
+    """Where the best row's saving comes from: its head (same-head random vs plain random) and its strategy (best vs
+    same-head random), on the common target and on its own head's 95% target."""
+    base = same_head_random(summary, best)
+    if base is None or base == "random":
+        return []
+    rnd, b_rnd, b = ltt.get("random"), ltt.get(base), ltt.get(best)
+    own = {k: summary[k]["labels_to_own_head_target"]["mean"] for k in (best, base)}
+
+    def ratio(a: float | None, c: float | None) -> str:
+        return "–" if a is None or c is None else f"{a / c:.2f}×"
+
+    return [
+        f"  Head vs strategy: {base} needs {_fmt(b_rnd)} ({ratio(b_rnd, rnd)} of plain random: the head's share); "
+        f"{best} needs {_fmt(b)} ({ratio(b, b_rnd)} of {base}: the strategy's share). On the head's own 95% target "
+        f"({summary[best]['full_accuracy_own_head']:.4f} full-pool accuracy): {best} {_fmt(own[best])} vs {base} "
+        f"{_fmt(own[base])} → {ratio(own[best], own[base])}."
+    ]
+
+
 def verdict(r: dict[str, Any]) -> list[str]:
     """Target check: best strategy's labels to target ≤ 50% of random's (same head, same seeds), per dataset."""
     lines = ["## Target: best strategy ≤ 50% of random's labels to 95% of full-pool accuracy", ""]
@@ -478,10 +651,11 @@ def verdict(r: dict[str, Any]) -> list[str]:
         best = min(done, key=lambda k: done[k])
         ratio = done[best] / rnd
         lines.append(
-            f"- **{name}**: best = {best} ({done[best]:,.0f} labels) vs random {rnd:,.0f} → "
+            f"- **{name}**: best = {best} ({done[best]:,.0f} labels) vs random {rnd:,.0f} (plain LR head) → "
             f"{ratio:.2f}× — target {'**holds**' if ratio <= 0.5 else '**does not hold**'}."
         )
         s1 = r["summary"][name]
+        lines += gain_breakdown(s1, ltt, best)
         if "margin (C=1)" in s1 and "random (C=1)" in s1:
             m1 = s1["margin (C=1)"]["labels_to_own_head_target"]["mean"]
             r1 = s1["random (C=1)"]["labels_to_own_head_target"]["mean"]
