@@ -29,6 +29,7 @@ from labelloop.connectors.exports.registry import get_exporter
 from labelloop.engine.store import Store
 from labelloop.engine.store.dataset_versions import DatasetVersionInfo, ManifestError, ManifestRow, read_manifest
 from labelloop.engine.store.repository import as_utc
+from labelloop.engine.taxonomy.history import TaxonomyHistory
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,10 @@ def dataset_table(store: Store, workdir: Path, version_id: str) -> tuple[pa.Tabl
     and how many rows found no event carrying their label (their provenance columns are null)."""
     info, rows = read_manifest(store, workdir, version_id)
     items = {it["id"]: it for it in store.items(columns=("id", "identity_hash", "external_id", "split", "text", "uri"))}
-    provenance = label_provenance(store.label_events(), rows, as_of=info.created_at)
+    # labels read under the taxonomy of the version's day, so an event given under an older name (before a rename
+    # or merge) is found behind the label it now reads as
+    history = TaxonomyHistory.load(store, as_of=info.created_at)
+    provenance = label_provenance(history.apply(store.label_events()).events, rows, as_of=info.created_at)
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     missing = 0
     for r in rows:

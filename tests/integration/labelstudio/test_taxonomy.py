@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from labelloop.connectors.exports.dataset import dataset_table
 from labelloop.connectors.labelstudio import server
 from labelloop.connectors.labelstudio.client import LabelStudioClient
 from labelloop.connectors.labelstudio.config import AMBIGUOUS, COMMENT_NAME, FLAG_NAME, LabelSchema
@@ -221,6 +222,15 @@ def test_every_migration_kind_through_label_studio(
         rules={i: r.rule for i, r in res.labels.items()},
     )
     assert after.id != before.id and reproduce_dataset(store, project.config, after.id).identical
+
+    # Its export finds the event behind every label, also where the event was given under an older name (LOC).
+    table, _, missing = dataset_table(store, project.workdir, after.id)
+    assert missing == 0 and None not in table.column("label_event_id").to_pylist()
+    by_id = {e["id"]: e for e in store.label_events()}
+    rows = table.to_pylist()
+    place = [r for r in rows if r["label"] == "PLACE"]
+    assert place and all(by_id[r["label_event_id"]]["label"] == "LOC" for r in place)
+    assert all(r["annotator"] for r in rows)
 
 
 def test_ambiguous_answers_feed_the_triage_queue_and_the_report(
