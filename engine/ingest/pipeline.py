@@ -66,6 +66,8 @@ class IngestSummary:
     # CPU seconds per stage (read/parse, validate+hash on the reading thread; write on the writer thread) and
     # which writer ran ("bulk" or "rows"): where an ingest's time goes.
     stage_cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # The bulk writer's "write" seconds by SQLite step (items insert, new ids and lookups, events insert, commit).
+    write_cpu_seconds: dict[str, float] = field(default_factory=dict)
     writer: str = ""
     status: str = "running"
 
@@ -160,6 +162,7 @@ def ingest_source(
         "validate_hash": round(prepare_s, 3),
         "write": round(writer.cpu_seconds, 3),
     }
+    summary.write_cpu_seconds = {k: round(v, 3) for k, v in writer.step_cpu_seconds().items()}
     summary.quarantine_by_reason = dict(sorted(writer.reasons.items()))
     summary.redacted_entities = dict(sorted(writer.entities.items()))
     store.finish_ingest_run(run_id, status="done", **_run_counts(summary))
@@ -231,6 +234,9 @@ class _ChunkWriter:
 
     def close(self, *, ok: bool) -> None:
         """Called once after the last chunk (``ok``) or after a failure; every chunk here is already committed."""
+
+    def step_cpu_seconds(self) -> dict[str, float]:
+        return {}
 
     def write(self, prepared: _Prepared) -> None:
         t0 = time.thread_time()
@@ -375,10 +381,16 @@ class _BulkWriter(_ChunkWriter):
         for k, v in counts.items():
             setattr(self.summary, k, v)
         self.reasons = reasons
-        log.warning("ingest failed inside a chunk: rolled back %d uncommitted rows", self.uncommitted_rows)
+        log.warning(
+            "ingest failed inside a chunk: rolled back that chunk and the %d rows written since the last commit",
+            self.uncommitted_rows,
+        )
 
     def _add_quarantine(self, rows: list[dict[str, Any]]) -> int:
         return self.importer.add_quarantine(rows)
+
+    def step_cpu_seconds(self) -> dict[str, float]:
+        return dict(self.importer.cpu_seconds)
 
     def write(self, prepared: _Prepared) -> None:
         try:

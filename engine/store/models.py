@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -153,7 +154,14 @@ class LabelEvent(Base):
     __table_args__ = (
         Index("ix_label_events_item", "item_id"),
         Index("ix_label_events_ext", "source", "external_id"),
-        Index("ix_label_events_ext_task", "ext_project_id", "ext_task_id"),
+        # Partial: only events with a Label Studio task (import events have none; migration 0004).
+        Index(
+            "ix_label_events_ext_task",
+            "ext_project_id",
+            "ext_task_id",
+            sqlite_where=text("ext_task_id IS NOT NULL"),
+            postgresql_where=text("ext_task_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -99,7 +99,11 @@ def _run(tmp_path: Path, name: str, sources: list[Path], *, via_rows: bool, **in
             assert s.writer == ("rows" if via_rows else "bulk")
             d = s.as_dict()
             summaries.append(
-                {k: d[k] for k in d if k not in {"run_id", "seconds", "rows_per_s", "stage_cpu_seconds", "writer"}}
+                {
+                    k: d[k]
+                    for k in d
+                    if k not in {"run_id", "seconds", "rows_per_s", "stage_cpu_seconds", "write_cpu_seconds", "writer"}
+                }
             )
         store = project.store
         return {

@@ -106,9 +106,9 @@ def test_failure_inside_a_chunk_rolls_back_to_the_last_commit(tmp_path: Path, mo
     real = repository._sqlite_import
     calls = {"n": 0}
 
-    def failing(conn: Any, batch: repository.ImportBatch) -> repository.ImportCounts:
+    def failing(conn: Any, batch: repository.ImportBatch, cpu: Any = None) -> repository.ImportCounts:
         calls["n"] += 1
-        counts = real(conn, batch)  # the items are in: the failure comes between items and commit
+        counts = real(conn, batch, cpu)  # the items are in: the failure comes between items and commit
         if calls["n"] == 5:
             raise RuntimeError("disk on fire")
         return counts
@@ -168,3 +168,20 @@ def test_failure_outside_the_writer_keeps_the_chunks_written(tmp_path: Path, mon
     assert run["items_added"] == len(kept["items"]) > 0
     assert run["labels_imported"] == len(kept["events"]) > 0
     assert run["items_added"] + run["duplicates"] + run["quarantined"] == run["rows_read"]
+
+
+def test_bulk_connection_gives_its_cache_size_back(tmp_path: Path) -> None:
+    """The importer's bigger page cache is for its own connection only: pooled connections keep the default."""
+    with _project(tmp_path, _csv(tmp_path / "a.csv")) as project:
+        engine = project.store.engine
+        with engine.connect() as conn:
+            default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        with project.store.bulk_import(cache_mib=256) as importer:
+            seen = importer._connection().exec_driver_sql("PRAGMA cache_size").scalar()
+        assert seen == -256 * 1024 != default
+        pooled = [engine.connect() for _ in range(max(1, engine.pool.checkedin()))]
+        try:
+            assert [c.exec_driver_sql("PRAGMA cache_size").scalar() for c in pooled] == [default] * len(pooled)
+        finally:
+            for c in pooled:
+                c.close()
