@@ -9,7 +9,8 @@ validate → hash the normalised original → drop known items → redact (in pa
 
 With redaction off on a SQLite store, chunks take the bulk path: clean CSV blocks arrive as Arrow columns and are
 validated with compute kernels (:func:`validate_columns`), hashed in a tight loop, and written with
-:meth:`Store.import_batch`, which deduplicates inside SQLite. Rows, counts, lines and events are the same.
+:meth:`BulkImport.add <labelloop.engine.store.repository.BulkImport.add>`, which deduplicates inside SQLite, in
+transactions of about ``BULK_COMMIT_ROWS`` rows. Rows, counts, lines and events are the same.
 """
 
 from __future__ import annotations

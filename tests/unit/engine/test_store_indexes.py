@@ -3,7 +3,9 @@ index is partial (import events add no entry to it) and still serves the query t
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -66,3 +68,25 @@ def test_task_index_is_partial_and_serves_the_task_lookup(store: Store) -> None:
     assert "ix_label_events_ext_task" in plan
     if n_entries is not None:
         assert n_entries == 2
+
+
+def test_a_new_sqlite_store_has_16k_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    """16 KiB pages make the bulk ingest cheaper (bench/ingest.md); a store made with another size keeps working."""
+    new = Store.create(f"sqlite:///{tmp_path / 'new.db'}")
+    old_path = tmp_path / "old.db"
+    raw = sqlite3.connect(old_path)
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE t (x)")
+    raw.close()
+    old = Store.create(f"sqlite:///{old_path}")
+    try:
+        for store, size in ((new, 16384), (old, 4096)):
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA page_size").scalar() == size
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            _events(store)
+            assert len(store.ls_events_for_tasks(7, [70])) == 1
+    finally:
+        new.close()
+        old.close()
