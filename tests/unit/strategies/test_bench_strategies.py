@@ -75,3 +75,16 @@ def test_tune_smoothing_picks_from_the_grid_and_scores_plain(bench: ModuleType) 
     assert len(out["grid_at_plain_C"]) == 1 + int(np.prod([len(v) for v in bench.SMOOTH_GRID.values()]))
     best = max(v for k, v in out["grid_at_plain_C"].items() if k != "none")
     assert out["validation_accuracy"] >= best  # C tuned on top of the best combination (its C is in the grid)
+
+
+def test_validation_choice_fewest_labels_then_aulc(bench: ModuleType) -> None:
+    def row(labels: float | None, aulc: float) -> dict:
+        return {"labels_to_target": {"mean": labels}, "aulc": {"mean": aulc}}
+
+    val = {
+        "summary": {
+            "a": {"random": row(50, 0.99), "x": row(50, 0.80), "y": row(50, 0.85), "z": row(None, 0.95)},
+            "b": {"random": row(100, 0.9), "z": row(None, 0.95)},
+        }
+    }
+    assert bench.validation_choice(val) == {"a": "y"}
