@@ -106,9 +106,9 @@ def test_failure_inside_a_chunk_rolls_back_to_the_last_commit(tmp_path: Path, mo
     real = repository._sqlite_import
     calls = {"n": 0}
 
-    def failing(conn: Any, batch: repository.ImportBatch, cpu: Any = None) -> repository.ImportCounts:
+    def failing(conn: Any, batch: repository.ImportBatch, *args: Any, **kwargs: Any) -> repository.ImportCounts:
         calls["n"] += 1
-        counts = real(conn, batch, cpu)  # the items are in: the failure comes between items and commit
+        counts = real(conn, batch, *args, **kwargs)  # the items are in: the failure comes between items and commit
         if calls["n"] == 5:
             raise RuntimeError("disk on fire")
         return counts
@@ -185,3 +185,26 @@ def test_bulk_connection_gives_its_cache_size_back(tmp_path: Path) -> None:
         finally:
             for c in pooled:
                 c.close()
+
+
+def test_chunks_of_only_new_rows_get_the_right_ids(tmp_path: Path) -> None:
+    """Chunks whose rows are all new take the no-read-back path (ids from max(id) under the write lock): every import
+    event must point at the item of its own line, also after an earlier ingest left items in the store."""
+    first = tmp_path / "first.csv"
+    first.write_text("id,text,label\n" + "".join(f"f{i},first file row {i},pos\n" for i in range(5)), encoding="utf-8")
+    src = tmp_path / "unique.csv"
+    labels = ["pos", "neg", ""]
+    src.write_text(
+        "id,text,label\n" + "".join(f"u{i},unique row {i},{labels[i % 3]}\n" for i in range(40)), encoding="utf-8"
+    )
+    with _project(tmp_path, src) as project:
+        project.ingest(first)  # same field mapping, another file: items 1-5 exist before the next ingest
+        s = project.ingest()
+        items = {i["id"]: i for i in project.store.items()}
+        events = [e for e in project.store.label_events() if e["external_id"].startswith("import:unique.csv")]
+    assert s.items_added == 40 and s.labels_imported == len(events) == 27
+    for e in events:
+        line = int(e["external_id"].rsplit("#L", 1)[1])
+        item = items[e["item_id"]]
+        assert (item["source_line"], item["source"]) == (line, str(src))
+        assert e["label"] == labels[(line - 2) % 3]
