@@ -256,13 +256,20 @@ class _ChunkWriter:
                 new[h] = cand
         summary.duplicates += len(good) - len(new)
 
-        # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people).
+        # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people), and so
+        # are string metadata values (a source's "author" or "email" column is as personal as its text).
         new_hashes = list(new)
         texts = [new[h].text for h in new_hashes]
+        metas = [dict(new[h].meta) if new[h].meta else new[h].meta for h in new_hashes]
+        slots = [(k, key) for k, m in enumerate(metas) if m for key, v in m.items() if isinstance(v, str) and v]
         excerpts = [excerpt(r.raw) for r in bad]
-        redacted = self.redactor.redact_many(texts + excerpts)
+        redacted = self.redactor.redact_many(texts + [metas[k][key] for k, key in slots] + excerpts)
+        for (k, key), (red_value, counts) in zip(slots, redacted[len(texts) : len(texts) + len(slots)], strict=True):
+            metas[k][key] = red_value
+            self.entities.update(counts)
+        redacted = redacted[: len(texts)] + redacted[len(texts) + len(slots) :]
         item_rows = []
-        for h, (red_text, counts) in zip(new_hashes, redacted[: len(texts)], strict=True):
+        for h, meta, (red_text, counts) in zip(new_hashes, metas, redacted[: len(texts)], strict=True):
             cand = new[h]
             self.entities.update(counts)
             item_rows.append(
@@ -277,7 +284,7 @@ class _ChunkWriter:
                     "source": source_path,
                     "source_line": cand.line,
                     "ingest_run_id": run_id,
-                    "meta": cand.meta,
+                    "meta": meta,
                     "redactions": counts,
                 }
             )

@@ -158,8 +158,11 @@ class Store:
         if not rows:
             return {}
         if self.engine.dialect.name != "sqlite":
+            # a Core insert takes column keys; rows may use ORM attribute names (``meta`` for "metadata"), which
+            # it would drop without a word
+            column_of = {attr: col for col, attr in _orm_attribute_names(Item.__table__).items()}
             with self.engine.begin() as conn:
-                conn.execute(insert(Item), list(rows))
+                conn.execute(insert(Item), [{column_of.get(k, k): v for k, v in r.items()} for r in rows])
             return self.existing_identities([r["identity_hash"] for r in rows])
         ours = {r["identity_hash"] for r in rows}
         with self.engine.begin() as conn:

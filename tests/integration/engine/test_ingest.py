@@ -219,3 +219,28 @@ def test_label_splits_import_only_evaluation_labels(tmp_path: Path, store_url: s
         labelled = {project.store.items()[i - 1]["external_id"] for i in project.store.current_labels()}
     assert (s.items_added, s.labels_imported, s.quarantined) == (3, 2, 0)
     assert labelled == {"2", "3"}
+
+
+def test_metadata_values_are_redacted_like_the_text(tmp_path: Path, store_url: str) -> None:
+    p = tmp_path / "in.jsonl"
+    p.write_text(
+        json.dumps({"id": "m1", "text": "call me", "author": "ann@example.org", "stars": 4}) + "\n"
+        + json.dumps({"id": "m2", "text": "fine", "author": "", "stars": 5}) + "\n"
+    )  # fmt: skip
+    cfg = parse_config(
+        {
+            "project": "t",
+            "store": {"url": store_url},
+            "task": {"labels": LABELS},
+            "source": {"path": str(p), "metadata_fields": ["author", "stars"]},
+            "privacy": {"spacy_model": None, "workers": 1},
+        },
+        base_dir=tmp_path,
+    )
+    with Project(cfg, workdir=tmp_path / "w") as project:
+        project.init()
+        summary = project.ingest()
+        items = {it["external_id"]: it for it in project.store.items(columns=("external_id", "meta"))}
+    assert items["m1"]["metadata"] == {"author": "<EMAIL>", "stars": 4}
+    assert items["m2"]["metadata"] == {"author": "", "stars": 5}
+    assert summary.redacted_entities == {"EMAIL": 1}
