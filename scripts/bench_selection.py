@@ -265,7 +265,8 @@ def contention_note(meta: dict[str, Any]) -> list[str]:
         f"Contention caveat: the 1-minute load average reached {load:.1f} on {meta['cpus']} CPUs, so every "
         "absolute time above is inflated by waiting for a core (the under-30 s column says how long a pick took "
         "on this machine at this load, not on an idle one), and each side of a ratio was slowed by a different, "
-        "unmeasured amount: read the ratios of a single run under this load as uncertain. Each timing is one run.",
+        "unmeasured amount: read the ratios under this load as uncertain. Each strategy timing is one run; the faiss / "
+        "scikit-learn timings are the best of their repeats.",
         "",
     ]
 
@@ -333,7 +334,8 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         "every run in selection.json). "
         f"k-means inertia over all {N_UNLABELED:,} rows: like-for-like faiss {km['faiss_inertia']:.4g} vs "
         f"scikit-learn {km['sklearn_inertia']:.4g} ({rel:+.2%}); our path {km['strategy_path_inertia']:.4g} (its "
-        f"{km['strategy_path_seconds']:.2f} s equals the faiss like-for-like line: the same work); same work on all "
+        f"{km['strategy_path_seconds']:.2f} s is the faiss like-for-like job, with faiss drawing its own sample); same "
+        "work on all "
         f"rows: faiss {km['same_work_faiss_inertia']:.4g}, scikit-learn {km['same_work_sklearn_inertia']:.4g} "
         f"({km['same_work_sklearn_n_iter']} iterations)"
         + (

@@ -602,6 +602,7 @@ def render_md(r: dict[str, Any]) -> str:
             f"Pool {ds['pool_size']:,} / test {ds['test_size']:,}: {ds['split']}. Tuned C = {ds['tuned_C']} "
             f"(validation accuracy by C: {ds['C_validation_accuracy']}). Full-pool accuracy {ds['full_accuracy']:.4f} "
             f"→ target {ds['target']:.4f}.",
+            *graph_line(ds.get("graph_smoothing")),
             "",
             "| strategy | head | acc@100 | acc@250 | acc@500 | acc@1000 | AULC | labels to target (per seed) | "
             "× random | own-head full acc → labels to its 95% |",
@@ -658,6 +659,19 @@ def gain_breakdown(summary: dict[str, Any], ltt: dict[str, Any], best: str) -> l
         f"{best} needs {_fmt(b)} ({ratio(b, b_rnd)} of {base}: the strategy's share). On the head's own 95% target "
         f"({summary[best]['full_accuracy_own_head']:.4f} full-pool accuracy): {best} {_fmt(own[best])} vs {base} "
         f"{_fmt(own[base])} → {ratio(own[best], own[base])}."
+    ]
+
+
+def graph_line(g: dict[str, Any] | None) -> list[str]:
+    """One header line: the smoother chosen on the validation split and what it scored there."""
+    if not g:
+        return []
+    p = g["params"]
+    return [
+        f"Graph smoothing for the `(graph)` rows, tuned on the validation split: n_neighbors {p['n_neighbors']}, "
+        f"alpha {p['alpha']}, n_hops {p['n_hops']}, mode {p['mode']}, LR C = {g['C']} (mean validation accuracy over "
+        f"{'/'.join(str(v) for v in g['sizes'])} labels: {g['validation_accuracy']:.4f} vs plain embeddings "
+        f"{g['plain_validation_accuracy']:.4f})."
     ]
 
 
@@ -751,14 +765,25 @@ def plot(r: dict[str, Any], path: Path) -> None:
     names = list(r["curves"])
     fig, axes = plt.subplots(1, len(names), figsize=(7.5 * len(names), 5.5), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
-        for label, c in r["curves"][name].items():
+        colours = plt.get_cmap("tab20").colors
+        for i, (label, c) in enumerate(r["curves"][name].items()):
             x = np.asarray(c["labels"])
             m, s = np.asarray(c["mean"]), np.asarray(c["std"])
-            style = {"color": "black", "lw": 2.2} if label == "random" else {"lw": 1.3}
+            # Line style = head family (plain LR solid, (C=1) dashed, (mlp) dash-dot, (graph) dotted); each family's
+            # random row is thick black/grey so every strategy can be read against its own baseline.
+            ls = "-."
             if "(C=1)" in label:
-                style["ls"] = "--"
-            (line,) = ax.plot(x, m, label=f"{label} ({c['head']})", **style)
-            ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.12)
+                ls = "--"
+            elif "(graph)" in label:
+                ls = ":"
+            elif c["head"] != "mlp":
+                ls = "-"
+            style: dict[str, Any] = {"color": colours[i % len(colours)], "lw": 1.3, "ls": ls}
+            if label.startswith("random"):
+                style.update(color="black" if label == "random" else "dimgrey", lw=2.2)
+            shown = label if "(" in label else f"{label} ({c['head']})"
+            (line,) = ax.plot(x, m, label=shown, **style)
+            ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.08)
         ds = r["datasets"][name]
         ax.axhline(ds["target"], color="grey", ls=":", lw=1)
         ax.text(x[0], ds["target"], f" target {ds['target']:.3f} (95% of full pool)", va="bottom", fontsize=8)
