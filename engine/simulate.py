@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import clone
 
-from labelloop.models.heads import make_head
+from labelloop.models.heads import fit_head, make_head
 from labelloop.strategies import Strategy, StrategyInputs, strategy_from_config
 
 logger = logging.getLogger(__name__)
@@ -354,7 +354,7 @@ def simulate(
             model = clone(base_head)
             if takes_seed:
                 model.set_params(random_state=seed)
-            model.fit(X_pool[lab_idx], y_idx[lab_idx])
+            fit_head(model, X_pool[lab_idx], y_idx[lab_idx], X_unlabeled=X_pool[~labeled])
             acc[s_i, c_i] = float(np.mean(model.predict(X_test) == y_test_idx))
             f_secs[s_i] += time.perf_counter() - t0
             if c_i == sizes.size - 1:

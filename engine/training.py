@@ -125,7 +125,7 @@ def train(
     """
     from labelloop.engine.quality.assess import assess, check_label_errors, resolve_store
     from labelloop.engine.quality.gates import GateBlocked, blocked
-    from labelloop.models.heads import make_calibrator, make_head
+    from labelloop.models.heads import fit_head, make_calibrator, make_head, uses_unlabeled
     from labelloop.models.heads.registry import UnknownHeadError
 
     mc = cfg.model
@@ -162,6 +162,18 @@ def train(
             if eval_ids
             else None
         )
+        # a head that learns from the unlabeled pool gets every item outside the snapshot and the evaluation split
+        X_unlabeled, pool_identity = None, None
+        if _head_uses_unlabeled(mc.head.name, uses_unlabeled):
+            in_snap = set(snap.item_ids)
+            pool = [
+                it
+                for i, it in by_id.items()
+                if i not in in_snap and not (mc.eval_split and it["split"] == mc.eval_split)
+            ]
+            X_unlabeled = embed_store_items(pool, spec=spec, cache=cache, runner=runner)[0] if pool else None
+            # the pool is part of what the model learnt from: its fingerprint goes into the model version
+            pool_identity = hashlib.sha256("".join(sorted(it["identity_hash"] for it in pool)).encode()).hexdigest()
 
     errors = check_label_errors(
         X,
@@ -191,10 +203,11 @@ def train(
         raise ConfigError(f"model.head.name: {err}") from None
     except (TypeError, ValueError) as err:
         raise ConfigError(f"model.head.params: {err}") from None
-    head.fit(X[~cal_mask], y[~cal_mask].astype(str))
+    fit_head(head, X[~cal_mask], y[~cal_mask].astype(str), X_unlabeled=X_unlabeled)
     model = TrainedModel(head=head, calibrator=None, classes=classes)
     metrics: dict[str, Any] = {
         "train_labels": int((~cal_mask).sum()),
+        "unlabeled_pool": None if X_unlabeled is None else {"items": len(X_unlabeled), "sha256": pool_identity},
         "classes_present": present,
         "gates": [g.as_dict() for g in report.gates],
         "label_error_rate": errors.rate,
@@ -236,7 +249,7 @@ def train(
         head=mc.head.name,
         head_params=head_params,
         calibration=metrics["calibration"],
-        train_identity=snap.id,
+        train_identity=snap.id if pool_identity is None else f"{snap.id}+pool:{pool_identity}",
     )
     folder = workdir / "models" / version
     meta = {
@@ -278,3 +291,10 @@ def train(
         metrics=metrics,
         serving=serving,
     )
+
+
+def _head_uses_unlabeled(name: str, check: Any) -> bool:
+    try:
+        return bool(check(name))
+    except KeyError:  # an unknown head name is reported with the config key where the head is made
+        return False

@@ -6,7 +6,7 @@ A duplicate name raises; an unknown name lists the known ones. The registry hold
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sklearn.base import BaseEstimator
 
@@ -57,5 +57,18 @@ def make_head(name: str, **params: object) -> BaseEstimator:
 def _ensure_builtin() -> None:
     """Import the built-in heads so their ``@register`` lines have run (import is idempotent)."""
     import labelloop.models.heads.committee
+    import labelloop.models.heads.graph_logreg
     import labelloop.models.heads.logreg
     import labelloop.models.heads.mlp  # noqa: F401
+
+
+def fit_head(head: BaseEstimator, X: Any, y: Any, *, X_unlabeled: Any = None) -> BaseEstimator:
+    """``head.fit(X, y)``, handing the unlabeled pool to heads that declare ``uses_unlabeled`` (graph-logreg)."""
+    if getattr(head, "uses_unlabeled", False) and X_unlabeled is not None:
+        return head.fit(X, y, X_unlabeled=X_unlabeled)
+    return head.fit(X, y)
+
+
+def uses_unlabeled(name: str) -> bool:
+    """Whether the head registered as ``name`` learns from the unlabeled pool (so callers embed it)."""
+    return bool(getattr(get_head_class(name), "uses_unlabeled", False))

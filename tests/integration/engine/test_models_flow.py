@@ -216,3 +216,16 @@ def test_cli_round_unknown_strategy_lists_known_ones(tmp_path: Path, trec_subset
         )
         assert r.exit_code == 0, r.output
         assert '"strategy": "badge"' in r.stdout
+
+
+def test_graph_logreg_head_learns_from_the_unlabeled_pool(tmp_path: Path, trec_subset: Path) -> None:
+    with _project(tmp_path, trec_subset, head={"name": "graph-logreg", "calibration": "none"}) as project:
+        trained = project.train()
+        assert trained.metrics["unlabeled_pool"]["items"] == 60  # the unlabelled train rows; test rows stay out
+        preds = project.prelabel()
+        assert preds.predictions_written == 60 and 0.3 < trained.metrics["accuracy"] <= 1.0
+        # more unlabeled items change what the head learns from: a new model version for the same labels
+        project.ingest(trec_subset / "part2.csv")
+        again = project.train()
+        assert again.metrics["unlabeled_pool"]["items"] == 100
+        assert again.model_version != trained.model_version and again.dataset_version == trained.dataset_version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from labelloop.models.heads import BootstrapCommittee, LogRegHead, MLPHead
+from labelloop.models.heads import BootstrapCommittee, GraphLogRegHead, LogRegHead, MLPHead
 
 
 @parametrize_with_checks(
@@ -12,6 +12,7 @@ from labelloop.models.heads import BootstrapCommittee, LogRegHead, MLPHead
         LogRegHead(),
         MLPHead(hidden=32, epochs=30, batch_size=256, lr=5e-2),
         BootstrapCommittee(n_members=3),
+        GraphLogRegHead(n_neighbors=3),
     ]
 )
 def test_sklearn_contract(estimator, check) -> None:

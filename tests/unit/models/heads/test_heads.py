@@ -24,7 +24,9 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 def test_registry() -> None:
     assert {"logreg", "mlp", "committee"} <= set(available_heads())
     assert isinstance(make_head("logreg", C=0.5), LogRegHead)
-    with pytest.raises(UnknownHeadError, match=r"unknown head 'svm'; known heads: committee, logreg, mlp"):
+    with pytest.raises(
+        UnknownHeadError, match=r"unknown head 'svm'; known heads: committee, graph-logreg, logreg, mlp"
+    ):
         make_head("svm")
     with pytest.raises(ValueError, match="'logreg' is already registered to LogRegHead"):
         register("logreg")(MLPHead)
