@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,59 +19,37 @@ import yaml
 
 from labelloop.connectors.labelstudio import server
 from labelloop.connectors.labelstudio.client import LabelStudioClient, connect
-from labelloop.connectors.labelstudio.simulator import SimulatedAnnotator
 from labelloop.engine.api import Project
-from labelloop.engine.config import load_config
 from labelloop.engine.exit_codes import ExitCode
 from labelloop.engine.labelstudio import ensure_project
-from labelloop.engine.loop import STEPS, CycleSummary, run_cycle
+from labelloop.engine.loop import STEPS
 from labelloop.engine.loop.cycle import CycleContext, load_state
 from labelloop.engine.loop.steps import step_promote
 
-LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-A = "ann.one@labelloop.test"
+from .cycle_harness import CycleEnv, annotate_waiting, assert_consistent, counts, cycle, statuses
+
 TOKEN_ENV = "LL_TEST_LS_TOKEN"
 
 
-class Env:
-    """One cycle project: its config file, a workdir, the incoming folder and every item's true label."""
+class Env(CycleEnv):
+    """The cycle test project: 100 TREC questions (24 labelled train, 20 test), 20 of them in a second file."""
 
     def __init__(self, root: Path, datasets_dir: Path, key: str, url: str) -> None:
-        df = pd.read_csv(datasets_dir / "trec" / "trec.csv", keep_default_na=False)
-        train = df[df.split == "train"].sample(80, random_state=5).copy()
-        test = df[df.split == "test"].sample(20, random_state=5)
-        self.truth = dict(zip(pd.concat([train, test]).id.astype(str), pd.concat([train, test]).label, strict=True))
-        train.loc[train.index[24:], "label"] = ""  # 24 labelled train items; the rest is the pool
-        self.incoming = root / "incoming"
-        self.incoming.mkdir()
-        pd.concat([train.iloc[:60], test]).to_csv(self.incoming / "batch-1.csv", index=False)
-        self.later = train.iloc[60:]  # arrives as a second file
-        self.config_path = root / "cycle.yaml"
-        self.workdir = root / "w"
-        self.config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "project": "cycle",
-                    "task": {"labels": LABELS},
-                    "source": {
-                        "path": str(self.incoming / "batch-1.csv"),
-                        "label_field": "label",
-                        "split_field": "split",
-                    },
-                    "privacy": {"spacy_model": None, "workers": 1},
-                    "model": {"compute": {"backend": "inprocess"}, "head": {"calibration": "none"}},
-                    "rounds": {"strategy": "margin", "batch_size": 6, "cold_start_strategy": "kmeans"},
-                    "labelstudio": {"url": url, "project_key": key, "token_env": TOKEN_ENV, "push_chunk": 3},
-                    "cycle": {"incoming": str(self.incoming / "*.csv")},
-                }
-            )
+        super().__init__(
+            root,
+            datasets_dir,
+            key,
+            url,
+            name="cycle",
+            token_env=TOKEN_ENV,
+            train=80,
+            test=20,
+            labelled=24,
+            first=60,
+            seed=5,
+            batch_size=6,
+            push_chunk=3,
         )
-
-    def project(self) -> Project:
-        return Project(load_config(self.config_path), workdir=self.workdir)
-
-    def add_second_file(self) -> None:
-        self.later.to_csv(self.incoming / "batch-2.csv", index=False)
 
 
 @pytest.fixture
@@ -91,60 +68,12 @@ def env(
     yield e
 
 
-def _cycle(env: Env, client: LabelStudioClient | None = None) -> CycleSummary:
-    with env.project() as p:
-        return run_cycle(p, client=client)
-
-
-def _statuses(summary: CycleSummary) -> dict[str, str]:
-    return {s.step: s.status for s in summary.steps}
-
-
-def _annotate_waiting(env: Env, annotators: dict[str, LabelStudioClient], ls_client: LabelStudioClient) -> int:
-    """The simulated annotator answers every task in Label Studio that has no annotation yet; returns how many."""
-    with env.project() as p:
-        pid = ensure_project(ls_client, p.config)
-        answered = {e["item_id"] for e in p.store.label_events() if e["source"] == "human"}
-        ext = {it["id"]: it["external_id"] for it in p.store.items(columns=("id", "external_id"))}
-        in_ls = ls_client.pushed_item_ids(pid)
-        annotated = {t.item_id for t in ls_client.pull_changes(pid, None)[0] if t.annotations}
-        waiting = {i: t for i, t in in_ls.items() if i not in answered and i not in annotated}
-        sim = SimulatedAnnotator({A: annotators[A]}, pid, LABELS, error_rate=0.0, lead_time_s=(1.0, 2.0), seed=1)
-        return len(sim.annotate(waiting, {i: env.truth[ext[i]] for i in waiting}))
-
-
-def _counts(env: Env, ls_client: LabelStudioClient) -> dict[str, Any]:
-    """What must never be lost or duplicated, read from both sides."""
-    with env.project() as p:
-        pid = ensure_project(ls_client, p.config)
-        ls_items = ls_client.pushed_item_ids(pid)
-        events = [e for e in p.store.label_events() if e["source"] == "human"]
-        ls_annotations = sum(len(t.annotations) for t in ls_client.pull_changes(pid, None)[0])
-        recorded = p.store.pushed_tasks(pid)
-        return {
-            "ls_tasks": len(ls_items),
-            "recorded_tasks": len(recorded),
-            "recorded_unique_items": len({t["item_id"] for t in recorded}),
-            "round_items": sum(len(r["picked_item_ids"]["item_ids"]) for r in p.store.rounds()),
-            "human_events": len(events),
-            "duplicate_event_keys": sum(n - 1 for n in Counter(e["external_id"] for e in events).values()),
-            "ls_annotations": ls_annotations,
-            "items": p.store.counts().items,
-        }
-
-
-def _assert_consistent(c: dict[str, Any]) -> None:
-    assert c["ls_tasks"] == c["recorded_tasks"] == c["recorded_unique_items"] == c["round_items"], c
-    assert c["duplicate_event_keys"] == 0, c
-    assert c["human_events"] == c["ls_annotations"], c  # no annotation lost, none pulled twice
-
-
 def test_cycle_runs_then_is_a_noop_then_picks_up_new_work(
     env: Env, ls_client: LabelStudioClient, annotators: dict[str, LabelStudioClient]
 ) -> None:
-    first = _cycle(env)
+    first = cycle(env)
     assert first.exit_code == ExitCode.OK, first.as_dict()
-    st = _statuses(first)
+    st = statuses(first)
     assert [s.step for s in first.steps] == list(STEPS)
     assert st["ingest"] == st["train"] == st["promote"] == st["prelabel"] == st["select"] == st["push"] == "done"
     assert first.step("ingest").counts["items_added"] == 80
@@ -153,19 +82,19 @@ def test_cycle_runs_then_is_a_noop_then_picks_up_new_work(
     assert mv["serving_before"] is None and mv["candidate"] == mv["serving_after"] and mv["candidate"]
     assert {g["gate"] for g in first.gates} >= {"min_gold_accuracy", "min_agreement"}
 
-    again = _cycle(env)  # right after: nothing new anywhere
+    again = cycle(env)  # right after: nothing new anywhere
     assert again.exit_code == ExitCode.NOTHING_TO_DO, again.as_dict()
-    assert set(_statuses(again).values()) <= {"noop", "skipped"}, again.as_dict()
-    assert _statuses(again)["select"] == "skipped" and "waiting" in again.step("select").note
+    assert set(statuses(again).values()) <= {"noop", "skipped"}, again.as_dict()
+    assert statuses(again)["select"] == "skipped" and "waiting" in again.step("select").note
     assert "nothing new" in again.message
-    _assert_consistent(_counts(env, ls_client))
+    assert_consistent(counts(env, ls_client))
 
     # New work: the round is answered and a second file arrives. The next cycle pulls, retrains, decides, pushes.
-    assert _annotate_waiting(env, annotators, ls_client) == 6
+    assert annotate_waiting(env, annotators, ls_client, seed=1) == 6
     env.add_second_file()
-    third = _cycle(env)
+    third = cycle(env)
     assert third.exit_code == ExitCode.OK, third.as_dict()
-    st = _statuses(third)
+    st = statuses(third)
     assert st["ingest"] == st["pull"] == st["train"] == st["evaluate"] == st["promote"] == st["push"] == "done"
     assert third.step("ingest").counts == {"files_seen": 2, "files_ingested": 1, "items_added": 20, "quarantined": 0}
     assert third.step("pull").counts["new"] == 6
@@ -178,14 +107,14 @@ def test_cycle_runs_then_is_a_noop_then_picks_up_new_work(
         expected = decision["candidate_score"] >= decision["serving_score"] - 0.01
         assert decision["decision"] == ("promoted" if expected else "kept_serving")
         assert (third.model_versions["serving_after"] == cand["id"]) is expected
-    assert _cycle(env).exit_code == ExitCode.NOTHING_TO_DO
-    _assert_consistent(_counts(env, ls_client))
+    assert cycle(env).exit_code == ExitCode.NOTHING_TO_DO
+    assert_consistent(counts(env, ls_client))
 
 
 def test_promotion_keeps_a_worse_candidate_within_the_margin_rule(env: Env) -> None:
     """The decision rule on two real model versions with given scores: worse by more than the margin → kept; a
     margin wide enough → promoted. Both scores are recorded on the candidate either way."""
-    first = _cycle(env)
+    first = cycle(env)
     serving = first.model_versions["serving_after"]
     with env.project() as p:
         extra = pd.DataFrame([{"id": "x1", "text": "Who wrote Hamlet ?", "label": "HUM", "split": "train"}])
@@ -286,11 +215,11 @@ def test_kill_9_at_every_step_boundary_then_resume(
     env.config_path.write_text(yaml.safe_dump(raw))
     zygote = Zygote()
     try:
-        assert _cycle(env).exit_code == ExitCode.OK  # round 1 waiting in Label Studio
+        assert cycle(env).exit_code == ExitCode.OK  # round 1 waiting in Label Studio
         written = 0
         argv = ["cycle", "-c", str(env.config_path), "-w", str(env.workdir), "--json"]
         for i, step in enumerate(STEPS):
-            written += _annotate_waiting(env, annotators, ls_client)
+            written += annotate_waiting(env, annotators, ls_client, seed=1)
             if step == "ingest":
                 env.add_second_file()
             killed = zygote.run(argv, {"LABELLOOP_CYCLE_KILL_AFTER": step})
@@ -298,15 +227,15 @@ def test_kill_9_at_every_step_boundary_then_resume(
             with env.project() as p:
                 state = load_state(p)
             assert set(state["run"]["completed"]) == set(STEPS[: i + 1]) and not state["run"]["finished"]
-            resumed = _cycle(env)
+            resumed = cycle(env)
             assert resumed.exit_code == ExitCode.OK, (step, resumed.as_dict())
             assert resumed.resumed_from == state["run"]["run_id"]
             assert [s.step for s in resumed.steps if s.carried_over] == list(STEPS[: i + 1])
-            c = _counts(env, ls_client)
-            _assert_consistent(c)
+            c = counts(env, ls_client)
+            assert_consistent(c)
             assert c["human_events"] == written, (step, c, written)
             assert c["items"] == 100
-        assert _cycle(env).exit_code == ExitCode.NOTHING_TO_DO
+        assert cycle(env).exit_code == ExitCode.NOTHING_TO_DO
     finally:
         zygote.close()
 
@@ -336,32 +265,32 @@ def test_label_studio_stopped_mid_push_and_mid_pull(
         client = connect(ls_server.url, server.admin_token(ls_server))
         projects = client._sdk.projects
         monkeypatch.setattr(projects, "import_tasks", _stop_after(ls_server, projects.import_tasks, calls=1))
-        broken = _cycle(env, client)
+        broken = cycle(env, client)
         assert broken.exit_code == ExitCode.SERVICE_UNREACHABLE, broken.as_dict()
-        assert _statuses(broken)["push"] == "failed" and "unreachable" in broken.message
+        assert statuses(broken)["push"] == "failed" and "unreachable" in broken.message
         server.start(ls_server, timeout_s=300)
         assert len(ls_client.pushed_item_ids(ensure_project(ls_client, env.project().config))) == 3
-        resumed = _cycle(env)
+        resumed = cycle(env)
         assert resumed.exit_code == ExitCode.OK and resumed.resumed_from == broken.run_id
         assert resumed.step("push").counts["tasks"] == 6
-        c = _counts(env, ls_client)
-        _assert_consistent(c)
+        c = counts(env, ls_client)
+        assert_consistent(c)
         assert c["ls_tasks"] == 6
 
         # Mid-pull: the changed tasks are listed, then the server goes away before their export.
-        assert _annotate_waiting(env, annotators, ls_client) == 6
+        assert annotate_waiting(env, annotators, ls_client, seed=1) == 6
         client = connect(ls_server.url, server.admin_token(ls_server))
         monkeypatch.setattr(client, "_export", _stop_after(ls_server, client._export, calls=0))
-        before = _counts(env, ls_client)["human_events"]
-        broken = _cycle(env, client)
+        before = counts(env, ls_client)["human_events"]
+        broken = cycle(env, client)
         assert broken.exit_code == ExitCode.SERVICE_UNREACHABLE, broken.as_dict()
-        assert _statuses(broken)["pull"] == "failed"
+        assert statuses(broken)["pull"] == "failed"
         server.start(ls_server, timeout_s=300)
-        assert _counts(env, ls_client)["human_events"] == before  # nothing half-written
-        resumed = _cycle(env)
+        assert counts(env, ls_client)["human_events"] == before  # nothing half-written
+        resumed = cycle(env)
         assert resumed.exit_code == ExitCode.OK and resumed.step("pull").counts["new"] == 6
-        c = _counts(env, ls_client)
-        _assert_consistent(c)
+        c = counts(env, ls_client)
+        assert_consistent(c)
         assert c["human_events"] == before + 6
     finally:
         server.start(ls_server, timeout_s=300)  # the session's server must be up for the next test

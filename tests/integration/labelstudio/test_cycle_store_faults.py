@@ -18,72 +18,42 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
 
 from labelloop.connectors.labelstudio import server
 from labelloop.connectors.labelstudio.client import LabelStudioClient, connect
-from labelloop.connectors.labelstudio.simulator import SimulatedAnnotator
-from labelloop.engine.api import Project
-from labelloop.engine.config import load_config
 from labelloop.engine.exit_codes import ExitCode
-from labelloop.engine.labelstudio import ensure_project
-from labelloop.engine.loop import CycleSummary, run_cycle
 from labelloop.engine.store.db import BUSY_TIMEOUT_ENV
 
-LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-A = "ann.one@labelloop.test"
+from .cycle_harness import CycleEnv, annotate_waiting, assert_consistent, counts, cycle, statuses
+
 TOKEN_ENV = "LL_TEST_STOREFAULT_LS_TOKEN"
 
-pytestmark = pytest.mark.integration
 
-
-class Env:
-    """A small cycle project (TREC): config, workdir, incoming folder, every item's true label."""
+class Env(CycleEnv):
+    """The storefault test project: 60 TREC questions (16 labelled train, 10 test), 10 of them in a second file."""
 
     def __init__(self, root: Path, datasets_dir: Path, key: str, url: str) -> None:
-        df = pd.read_csv(datasets_dir / "trec" / "trec.csv", keep_default_na=False)
-        train = df[df.split == "train"].sample(50, random_state=7).copy()
-        test = df[df.split == "test"].sample(10, random_state=7)
-        self.truth = dict(zip(pd.concat([train, test]).id.astype(str), pd.concat([train, test]).label, strict=True))
-        train.loc[train.index[16:], "label"] = ""
-        self.incoming = root / "incoming"
-        self.incoming.mkdir()
-        pd.concat([train.iloc[:40], test]).to_csv(self.incoming / "batch-1.csv", index=False)
-        self.later = train.iloc[40:]
-        self.config_path = root / "cycle.yaml"
-        self.workdir = root / "w"
-        self.config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "project": "storefault",
-                    "task": {"labels": LABELS},
-                    "source": {
-                        "path": str(self.incoming / "batch-1.csv"),
-                        "label_field": "label",
-                        "split_field": "split",
-                    },
-                    "privacy": {"spacy_model": None, "workers": 1},
-                    "model": {"compute": {"backend": "inprocess"}, "head": {"calibration": "none"}},
-                    "rounds": {"strategy": "margin", "batch_size": 4, "cold_start_strategy": "kmeans"},
-                    "labelstudio": {"url": url, "project_key": key, "token_env": TOKEN_ENV, "push_chunk": 2},
-                    "cycle": {"incoming": str(self.incoming / "*.csv")},
-                }
-            )
+        super().__init__(
+            root,
+            datasets_dir,
+            key,
+            url,
+            name="storefault",
+            token_env=TOKEN_ENV,
+            train=50,
+            test=10,
+            labelled=16,
+            first=40,
+            seed=7,
+            batch_size=4,
+            push_chunk=2,
         )
-        self.db = self.workdir / "labelloop.db"
-
-    def project(self) -> Project:
-        return Project(load_config(self.config_path), workdir=self.workdir)
-
-    def add_second_file(self) -> None:
-        self.later.to_csv(self.incoming / "batch-2.csv", index=False)
 
 
 @pytest.fixture
@@ -124,53 +94,6 @@ class WriteLock:
         self.conn.close()
 
 
-def _cycle(env: Env, client: LabelStudioClient | None = None) -> CycleSummary:
-    with env.project() as p:
-        return run_cycle(p, client=client)
-
-
-def _statuses(summary: CycleSummary) -> dict[str, str]:
-    return {s.step: s.status for s in summary.steps}
-
-
-def _annotate_waiting(env: Env, annotators: dict[str, LabelStudioClient], ls_client: LabelStudioClient) -> int:
-    """The simulated annotator answers every task in Label Studio without an annotation; returns how many."""
-    with env.project() as p:
-        pid = ensure_project(ls_client, p.config)
-        answered = {e["item_id"] for e in p.store.label_events() if e["source"] == "human"}
-        ext = {it["id"]: it["external_id"] for it in p.store.items(columns=("id", "external_id"))}
-        in_ls = ls_client.pushed_item_ids(pid)
-        annotated = {t.item_id for t in ls_client.pull_changes(pid, None)[0] if t.annotations}
-        waiting = {i: t for i, t in in_ls.items() if i not in answered and i not in annotated}
-        sim = SimulatedAnnotator({A: annotators[A]}, pid, LABELS, error_rate=0.0, lead_time_s=(1.0, 2.0), seed=3)
-        return len(sim.annotate(waiting, {i: env.truth[ext[i]] for i in waiting}))
-
-
-def _counts(env: Env, ls_client: LabelStudioClient) -> dict[str, Any]:
-    """What must never be lost or duplicated, read from both sides."""
-    with env.project() as p:
-        pid = ensure_project(ls_client, p.config)
-        events = [e for e in p.store.label_events() if e["source"] == "human"]
-        recorded = p.store.pushed_tasks(pid)
-        return {
-            "ls_tasks": len(ls_client.pushed_item_ids(pid)),
-            "recorded_tasks": len(recorded),
-            "recorded_unique_items": len({t["item_id"] for t in recorded}),
-            "round_items": sum(len(r["picked_item_ids"]["item_ids"]) for r in p.store.rounds()),
-            "human_events": len(events),
-            "duplicate_event_keys": sum(n - 1 for n in Counter(e["external_id"] for e in events).values()),
-            "ls_annotations": sum(len(t.annotations) for t in ls_client.pull_changes(pid, None)[0]),
-            "items": p.store.counts().items,
-            "label_events": len(p.store.label_events()),
-        }
-
-
-def _assert_consistent(c: dict[str, Any]) -> None:
-    assert c["ls_tasks"] == c["recorded_tasks"] == c["recorded_unique_items"] == c["round_items"], c
-    assert c["duplicate_event_keys"] == 0, c
-    assert c["human_events"] == c["ls_annotations"], c
-
-
 def _cli_cycle(env: Env, summary_file: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "labelloop.engine.cli.main", "cycle", "-c", str(env.config_path)]
     cmd += ["-w", str(env.workdir), "--json", "--summary-file", str(summary_file)]
@@ -181,10 +104,10 @@ def _cli_cycle(env: Env, summary_file: Path) -> subprocess.CompletedProcess[str]
 def test_store_locked_when_the_cycle_starts_exits_4_then_the_rerun_completes(
     env: Env, ls_client: LabelStudioClient, annotators: dict[str, LabelStudioClient]
 ) -> None:
-    assert _cycle(env).exit_code == ExitCode.OK  # round 1 waiting in Label Studio
-    assert _annotate_waiting(env, annotators, ls_client) == 4
+    assert cycle(env).exit_code == ExitCode.OK  # round 1 waiting in Label Studio
+    assert annotate_waiting(env, annotators, ls_client, seed=3) == 4
     env.add_second_file()  # new work for ingest and pull
-    before = _counts(env, ls_client)
+    before = counts(env, ls_client)
     lock = WriteLock(env.db)
     try:
         lock.hold()
@@ -198,15 +121,15 @@ def test_store_locked_when_the_cycle_starts_exits_4_then_the_rerun_completes(
         assert "is locked" in r.stderr and str(env.db) in r.stderr
         failed = [s for s in summary["steps"] if s["status"] == "failed"]
         assert [s["step"] for s in failed] == ["ingest"], summary["steps"]
-        assert _counts(env, ls_client) == before  # nothing written on either side
+        assert counts(env, ls_client) == before  # nothing written on either side
     finally:
         lock.close()
 
-    resumed = _cycle(env)
+    resumed = cycle(env)
     assert resumed.exit_code == ExitCode.OK, resumed.as_dict()
     assert resumed.step("ingest").counts["items_added"] == 10 and resumed.step("pull").counts["new"] == 4
-    after = _counts(env, ls_client)
-    _assert_consistent(after)
+    after = counts(env, ls_client)
+    assert_consistent(after)
     assert after["items"] == before["items"] + 10
     assert after["human_events"] == before["human_events"] + 4 == after["ls_annotations"]
     assert after["ls_tasks"] == before["ls_tasks"] + resumed.step("push").counts["tasks"]
@@ -240,36 +163,36 @@ def test_store_locked_mid_push_and_mid_pull_then_the_rerun_resumes(
         client = connect(ls_server.url, server.admin_token(ls_server))
         projects = client._sdk.projects
         monkeypatch.setattr(projects, "import_tasks", _lock_after(lock, projects.import_tasks, calls=1))
-        broken = _cycle(env, client)
+        broken = cycle(env, client)
         assert broken.exit_code == ExitCode.STORE_UNAVAILABLE, broken.as_dict()
-        assert _statuses(broken)["push"] == "failed", broken.as_dict()
+        assert statuses(broken)["push"] == "failed", broken.as_dict()
         assert f"store sqlite:///{env.db} is locked" in broken.message and "step push" in broken.message
         lock.release()
-        mid = _counts(env, ls_client)
+        mid = counts(env, ls_client)
         # Label Studio holds tasks the store has not recorded: the fault hit between the two sides.
         assert mid["ls_tasks"] >= 2 and mid["recorded_tasks"] < mid["ls_tasks"], mid
-        resumed = _cycle(env)
+        resumed = cycle(env)
         assert resumed.exit_code == ExitCode.OK, resumed.as_dict()
-        assert resumed.resumed_from == broken.run_id and _statuses(resumed)["push"] == "done"
-        c = _counts(env, ls_client)
-        _assert_consistent(c)
+        assert resumed.resumed_from == broken.run_id and statuses(resumed)["push"] == "done"
+        c = counts(env, ls_client)
+        assert_consistent(c)
         assert c["ls_tasks"] == 4  # the 2 imported before the lock were not imported again
 
         # Mid-pull: the annotations are exported from Label Studio; then the store is locked before they are written.
-        assert _annotate_waiting(env, annotators, ls_client) == 4
-        before = _counts(env, ls_client)
+        assert annotate_waiting(env, annotators, ls_client, seed=3) == 4
+        before = counts(env, ls_client)
         client = connect(ls_server.url, server.admin_token(ls_server))
         monkeypatch.setattr(client, "_export", _lock_after(lock, client._export, calls=1))
-        broken = _cycle(env, client)
+        broken = cycle(env, client)
         assert broken.exit_code == ExitCode.STORE_UNAVAILABLE, broken.as_dict()
-        assert _statuses(broken)["pull"] == "failed" and "is locked" in broken.message
-        assert _counts(env, ls_client) == before  # no event half-written, the pull cursor did not move
+        assert statuses(broken)["pull"] == "failed" and "is locked" in broken.message
+        assert counts(env, ls_client) == before  # no event half-written, the pull cursor did not move
         lock.release()
-        resumed = _cycle(env)
+        resumed = cycle(env)
         assert resumed.exit_code == ExitCode.OK, resumed.as_dict()
         assert resumed.step("pull").counts["new"] == 4
-        after = _counts(env, ls_client)
-        _assert_consistent(after)
+        after = counts(env, ls_client)
+        assert_consistent(after)
         assert after["human_events"] == before["human_events"] + 4
     finally:
         lock.close()
@@ -317,7 +240,7 @@ def test_unreachable_postgresql_exits_4_names_the_server_and_writes_nothing(tmp_
 
 def test_a_bad_busy_timeout_is_a_config_error_naming_the_variable(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(BUSY_TIMEOUT_ENV, "soon")
-    summary = _cycle(env)
+    summary = cycle(env)
     assert summary.exit_code == ExitCode.BAD_INPUT, summary.as_dict()
     assert f"{BUSY_TIMEOUT_ENV}: expected seconds between 0 and 3600, got 'soon'" in summary.message
     assert summary.steps == []
