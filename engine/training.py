@@ -164,7 +164,11 @@ def train(
         )
         # a head that learns from the unlabeled pool gets every item outside the snapshot and the evaluation split
         X_unlabeled, pool_identity = None, None
-        if _head_uses_unlabeled(mc.head.name, uses_unlabeled):
+        try:
+            wants_pool = uses_unlabeled(mc.head.name)
+        except UnknownHeadError:  # reported with its config key where the head is made
+            wants_pool = False
+        if wants_pool:
             in_snap = set(snap.item_ids)
             pool = [
                 it
@@ -291,10 +295,3 @@ def train(
         metrics=metrics,
         serving=serving,
     )
-
-
-def _head_uses_unlabeled(name: str, check: Any) -> bool:
-    try:
-        return bool(check(name))
-    except KeyError:  # an unknown head name is reported with the config key where the head is made
-        return False
