@@ -26,6 +26,7 @@ from typing import Any
 
 from labelloop import __version__
 from labelloop.connectors.sources import Block, ColumnChunk, SourceError, excerpt, open_source
+from labelloop.connectors.sources.base import RowProblem
 from labelloop.engine.config import ProjectConfig, SourceConfig
 from labelloop.engine.ingest.identity import content_hash, content_hashes, file_sha256, identity_hashes
 from labelloop.engine.ingest.redaction import NoRedaction, TextRedactor
@@ -38,6 +39,7 @@ from labelloop.engine.ingest.validate import (
     validate_rows,
 )
 from labelloop.engine.store import Store
+from labelloop.engine.store.keys import identity_keys
 from labelloop.engine.store.repository import BulkImport, ImportBatch
 
 log = logging.getLogger(__name__)
@@ -197,6 +199,7 @@ class _Prepared:
 
     rows: ValidatedRows
     hashes: list[str]
+    keys: list[int]  # the store's integer key of each hash
     content_hashes: list[str] | None
 
 
@@ -205,7 +208,7 @@ def _prepare(block: Block, rules: RowRules, hash_key: bytes, *, with_content_has
     rows = validate_columns(block, rules) if isinstance(block, ColumnChunk) else validate_rows(block, rules)
     hashes = identity_hashes(hash_key, rows.normalised)
     # Without redaction the stored text is the validated text, so its content hash is known already.
-    return _Prepared(rows, hashes, content_hashes(rows.texts) if with_content_hash else None)
+    return _Prepared(rows, hashes, identity_keys(hashes), content_hashes(rows.texts) if with_content_hash else None)
 
 
 class _ChunkWriter:
@@ -241,20 +244,31 @@ class _ChunkWriter:
 
     def write(self, prepared: _Prepared) -> None:
         t0 = time.thread_time()
-        good = list(zip(prepared.hashes, prepared.rows.candidates(), strict=True))
+        good = list(zip(prepared.hashes, prepared.keys, prepared.rows.candidates(), strict=True))
         self._write(good, prepared.rows.rejected)
         self.cpu_seconds += time.thread_time() - t0
 
-    def _write(self, good: list[tuple[str, Candidate]], bad: list[Rejected]) -> None:
+    def _write(self, good: list[tuple[str, int, Candidate]], bad: list[Rejected]) -> None:
         store, cfg, summary = self.store, self.cfg, self.summary
         source_name, source_path, run_id = self.source_name, self.source_path, self.run_id
-        # Deduplicate: against the store, then within the chunk (first occurrence wins).
-        known = store.existing_identities([h for h, _ in good])
+        # Deduplicate: against the store, then within the chunk (first occurrence wins). A row whose integer key
+        # is held under another hash (stored item or earlier row) is a key collision: quarantined, not merged.
+        matches = store.existing_identities([h for h, _, _ in good])
+        known = matches.known
         new: dict[str, Candidate] = {}
-        for h, cand in good:
-            if h not in known and h not in new:
+        hash_of_key: dict[int, str] = {}  # key -> hash of the new row holding it
+        collided: list[tuple[Candidate, int | str]] = []  # with the holder: a stored item's id, or a new row's hash
+        for h, key, cand in good:
+            if h in known or h in new:
+                continue
+            if h in matches.collisions:
+                collided.append((cand, matches.collisions[h]))
+            elif key in hash_of_key:
+                collided.append((cand, hash_of_key[key]))
+            else:
                 new[h] = cand
-        summary.duplicates += len(good) - len(new)
+                hash_of_key[key] = h
+        summary.duplicates += len(good) - len(new) - len(collided)
 
         # Redact only what will be stored; quarantine excerpts are redacted too (they are shown to people), and so
         # are string metadata values (a source's "author" or "email" column is as personal as its text).
@@ -262,7 +276,7 @@ class _ChunkWriter:
         texts = [new[h].text for h in new_hashes]
         metas = [dict(new[h].meta) if new[h].meta else new[h].meta for h in new_hashes]
         slots = [(k, key) for k, m in enumerate(metas) if m for key, v in m.items() if isinstance(v, str) and v]
-        excerpts = [excerpt(r.raw) for r in bad]
+        excerpts = [excerpt(r.raw) for r in bad] + [excerpt(cand.text) for cand, _ in collided]
         redacted = self.redactor.redact_many(texts + [metas[k][key] for k, key in slots] + excerpts)
         for (k, key), (red_value, counts) in zip(slots, redacted[len(texts) : len(texts) + len(slots)], strict=True):
             metas[k][key] = red_value
@@ -290,11 +304,15 @@ class _ChunkWriter:
             )
         ids = store.add_items(item_rows)
         summary.items_added += len(item_rows)
+        bad = bad + [
+            _collision(cand.line, cand.text, f"item {holder if isinstance(holder, int) else ids[holder]}")
+            for cand, holder in collided
+        ]
         ids.update(known)
 
         # Source labels → import label events, once per (item, file line) however often the file is ingested.
         # Only rows of items that existed before this chunk can have been imported already: look those up alone.
-        labelled = [(ids[h], h in known, cand) for h, cand in good if cand.label is not None]
+        labelled = [(ids[h], h in known, cand) for h, _, cand in good if cand.label is not None and h in ids]
         if labelled:
             ext = [f"import:{source_name}#L{cand.line}" for _, _, cand in labelled]
             seen = store.existing_external_ids(
@@ -347,6 +365,12 @@ class _ChunkWriter:
 
     def _add_quarantine(self, rows: list[dict[str, Any]]) -> int:
         return self.store.add_quarantine(rows)
+
+
+def _collision(line: int, text: str, holder: str) -> Rejected:
+    """A valid row whose identity key (the hash's first 64 bits) is held by another text: kept in quarantine."""
+    detail = f"its identity hash shares the store's 64-bit key with {holder}, a different text; not merged"
+    return Rejected(line, text, RowProblem("identity_collision", detail))
 
 
 _COUNTED = ("items_added", "duplicates", "labels_imported", "quarantined", "quarantine_new")
@@ -424,16 +448,19 @@ class _BulkWriter(_ChunkWriter):
                 labels=rows.labels,
                 metadata=rows.meta,
                 original_texts=rows.texts if self.cfg.ingest.store_original_text else None,
+                identity_keys=prepared.keys,
                 event_prefix=f"import:{self.source_name}#L",
                 annotator=f"import:{self.source_name}",
                 tool="labelloop-ingest",
                 tool_version=__version__,
             )
         )
+        collided = [_collision(rows.lines[i], rows.texts[i], f"item {item_id}") for i, item_id in counts.collisions]
         self.summary.items_added += counts.items_added
-        self.summary.duplicates += len(rows) - counts.items_added
+        self.summary.duplicates += len(rows) - counts.items_added - len(collided)
         self.summary.labels_imported += counts.label_events_added
-        self._quarantine(rows.rejected, [excerpt(r.raw) for r in rows.rejected])
+        bad = rows.rejected + collided
+        self._quarantine(bad, [excerpt(r.raw) for r in bad])
         self.uncommitted_rows += len(rows) + len(rows.rejected)
         if self.uncommitted_rows >= BULK_COMMIT_ROWS:
             self._commit()

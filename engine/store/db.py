@@ -125,10 +125,25 @@ def current_revision(engine: Engine) -> str | None:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (idempotent)."""
     cfg = _alembic_config()
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with engine.connect() as conn:
+            if sqlite:
+                # SQLite rebuilds a table to drop a constraint (copy, drop, rename); with foreign keys enforced, the
+                # drop of a table other tables point at fails. SQLite's own recipe: enforcement off (outside any
+                # transaction), migrate, check every key, enforcement back on.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                        raise RuntimeError(f"migration to {revision} left broken foreign keys: {broken[:5]}")
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
     except OperationalError as err:
         raise StoreUnavailable(f"cannot migrate store: {err.orig}") from err
     log.debug("store migrated to revision=%s", revision)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -59,15 +60,19 @@ class Item(Base):
     """An item to label. ``text`` is the redacted text: what models see and what humans see."""
 
     __tablename__ = "items"
+    __table_args__ = (Index("ux_items_identity_key", "identity_key", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    identity_hash: Mapped[str] = mapped_column(String(64), unique=True)  # keyed BLAKE2b of the normalised original
+    identity_hash: Mapped[str] = mapped_column(String(64))  # keyed BLAKE2b of the normalised original
+    # The hash's first 64 bits (engine.ingest.identity.identity_key): the unique index is on this 8-byte key, the
+    # full hash is compared when a key matches (a different hash there is a collision, quarantined at ingest).
+    identity_key: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the redacted text (embedding cache key)
     kind: Mapped[str] = mapped_column(String(16), default="text")  # text | image
     text: Mapped[str | None] = mapped_column(Text)
     uri: Mapped[str | None] = mapped_column(Text)  # images and other media: where the bytes are
     original_text: Mapped[str | None] = mapped_column(Text)  # only if the config says store_original_text
-    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(255))  # no index: nothing looks items up by it
     split: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(Text)
     source_line: Mapped[int] = mapped_column(Integer)

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from labelloop.engine.store.db import StoreUnavailable, create_store_engine, current_revision, head_revision, migrate
+from labelloop.engine.store.keys import identity_keys
 from labelloop.engine.store.models import (
     LABEL_SOURCES,
     Base,
@@ -78,12 +79,23 @@ class ImportBatch:
     tool_version: str | None
     metadata: Sequence[dict[str, Any]] | None = None  # None: no metadata on any row
     original_texts: Sequence[str | None] | None = None
+    identity_keys: Sequence[int] | None = None  # keys.identity_keys(identity_hashes), if the caller has them
 
 
 @dataclass(frozen=True)
 class ImportCounts:
     items_added: int
     label_events_added: int
+    # (row position in the batch, id of the item that holds its identity key with a different hash): not added
+    collisions: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class IdentityMatches:
+    """What the store holds for some identity hashes (see :mod:`~labelloop.engine.store.keys`)."""
+
+    known: dict[str, int]  # identity hash -> id of the item with that hash
+    collisions: dict[str, int]  # identity hash -> id of the item holding its key under a different hash
 
 
 class Store:
@@ -143,27 +155,39 @@ class Store:
         return [dict(r) for r in rows]
 
     # ---- items -----------------------------------------------------------------------------------------------
-    def existing_identities(self, hashes: Sequence[str]) -> dict[str, int]:
-        """``{identity_hash: item_id}`` for the hashes already stored."""
-        found: dict[str, int] = {}
+    def existing_identities(self, hashes: Sequence[str]) -> IdentityMatches:
+        """The stored items these identity hashes match, and the hashes whose key a stored item holds under another
+        hash (found through the integer key index, confirmed on the full hash)."""
+        by_key: dict[int, set[str]] = {}
+        for key, h in zip(identity_keys(hashes), hashes, strict=True):
+            by_key.setdefault(key, set()).add(h)
+        keys = list(by_key)
+        matches = IdentityMatches({}, {})
         with self.engine.connect() as conn:
-            for i in range(0, len(hashes), _IN_BATCH):
-                part = hashes[i : i + _IN_BATCH]
-                rows = conn.execute(select(Item.identity_hash, Item.id).where(Item.identity_hash.in_(part)))
-                found.update({h: int(item_id) for h, item_id in rows})
-        return found
+            for i in range(0, len(keys), _IN_BATCH):
+                stmt = select(Item.identity_key, Item.identity_hash, Item.id).where(
+                    Item.identity_key.in_(keys[i : i + _IN_BATCH])
+                )
+                for key, stored, item_id in conn.execute(stmt):
+                    for h in by_key[key]:
+                        (matches.known if h == stored else matches.collisions)[h] = int(item_id)
+        return matches
 
     def add_items(self, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-        """Insert new items (keys as :class:`Item` columns); returns ``{identity_hash: item_id}``."""
+        """Insert new items (keys as :class:`Item` columns; ``identity_key`` is derived from ``identity_hash`` when
+        absent); returns ``{identity_hash: item_id}``. The caller has deduplicated (:meth:`existing_identities`)."""
         if not rows:
             return {}
+        if "identity_key" not in rows[0]:
+            keys = identity_keys([r["identity_hash"] for r in rows])
+            rows = [r | {"identity_key": k} for r, k in zip(rows, keys, strict=True)]
         if self.engine.dialect.name != "sqlite":
             # a Core insert takes column keys; rows may use ORM attribute names (``meta`` for "metadata"), which
             # it would drop without a word
             column_of = {attr: col for col, attr in _orm_attribute_names(Item.__table__).items()}
             with self.engine.begin() as conn:
                 conn.execute(insert(Item), [{column_of.get(k, k): v for k, v in r.items()} for r in rows])
-            return self.existing_identities([r["identity_hash"] for r in rows])
+            return self.existing_identities([r["identity_hash"] for r in rows]).known
         ours = {r["identity_hash"] for r in rows}
         with self.engine.begin() as conn:
             before = conn.execute(select(func.coalesce(func.max(Item.id), 0))).scalar_one()
@@ -575,13 +599,14 @@ def _sqlite_import(
         return ImportCounts(0, 0)
     now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
     items_sql = (
-        "INSERT INTO items (identity_hash, content_hash, kind, text, original_text, external_id, split, source, "
-        "source_line, ingest_run_id, metadata, redactions, ingested_at) "
-        f"VALUES (?, ?, 'text', ?, ?, ?, ?, {_sqlite_literal(batch.source)}, ?, {int(batch.run_id)}, ?, '{{}}', "
-        f"{now}) ON CONFLICT (identity_hash) DO NOTHING"
+        "INSERT INTO items (identity_hash, identity_key, content_hash, kind, text, original_text, external_id, split, "
+        "source, source_line, ingest_run_id, metadata, redactions, ingested_at) "
+        f"VALUES (?, ?, ?, 'text', ?, ?, ?, ?, {_sqlite_literal(batch.source)}, ?, {int(batch.run_id)}, ?, '{{}}', "
+        f"{now}) ON CONFLICT (identity_key) DO NOTHING"
     )
     metadata = ["{}" if not m else json.dumps(m) for m in batch.metadata] if batch.metadata else repeat("{}")
     originals = batch.original_texts if batch.original_texts is not None else repeat(None)
+    keys = batch.identity_keys if batch.identity_keys is not None else identity_keys(batch.identity_hashes)
     events_sql = (
         "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
         f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
@@ -591,6 +616,7 @@ def _sqlite_import(
     before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
     rows = zip(
         batch.identity_hashes,
+        keys,
         batch.content_hashes,
         batch.texts,
         originals,
@@ -626,25 +652,33 @@ def _sqlite_import(
             "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?", (before, batch.run_id)
         ).fetchall()
     )
-    labelled = [
-        (line, h, label)
-        for line, h, label in zip(batch.lines, batch.identity_hashes, batch.labels, strict=True)
-        if label is not None
-    ]
-    dup_hashes = list({h for line, h, _ in labelled if line not in new})
-    known: dict[str, int] = {}
-    for i in range(0, len(dup_hashes), _IN_BATCH):
-        part = dup_hashes[i : i + _IN_BATCH]
+    # Rows not added: their key is held by a stored item (or an earlier row of this batch). Same full hash: a
+    # duplicate of that item; another hash: a key collision, reported to the caller and not added.
+    skipped = [i for i, line in enumerate(batch.lines) if line not in new]
+    dup_keys = list({keys[i] for i in skipped})
+    holder: dict[int, tuple[str, int]] = {}
+    for i in range(0, len(dup_keys), _IN_BATCH):
+        part = dup_keys[i : i + _IN_BATCH]
         marks = ",".join("?" * len(part))
-        known.update(cur.execute(f"SELECT identity_hash, id FROM items WHERE identity_hash IN ({marks})", part))
+        sql = f"SELECT identity_key, identity_hash, id FROM items WHERE identity_key IN ({marks})"
+        holder.update((k, (h, item_id)) for k, h, item_id in cur.execute(sql, part))
+    item_of: dict[int, int] = {}  # row position -> item id, for the skipped rows that are duplicates
+    collisions: list[tuple[int, int]] = []
+    for i in skipped:
+        stored, item_id = holder[keys[i]]
+        if stored == batch.identity_hashes[i]:
+            item_of[i] = item_id
+        else:
+            collisions.append((i, item_id))
     events: list[tuple[int, str, str]] = []
     old: list[tuple[int, str, str]] = []
-    for line, h, label in labelled:
+    for i, (line, label) in enumerate(zip(batch.lines, batch.labels, strict=True)):
+        if label is None:
+            continue
         item_id = new.get(line)
         if item_id is not None:
             events.append((item_id, label, f"{prefix}{line}"))
-        else:
-            item_id = known[h]
+        elif (item_id := item_of.get(i)) is not None:
             (old if item_id <= before else events).append((item_id, label, f"{prefix}{line}"))
     if old:  # only rows of items that existed before this chunk can have been imported already
         seen: set[tuple[int, str]] = set()
@@ -668,7 +702,7 @@ def _sqlite_import(
         cpu["items"] += t1 - t0
         cpu["ids"] += t2 - t1
         cpu["events"] += time.thread_time() - t2
-    return ImportCounts(items_added=len(new), label_events_added=len(events))
+    return ImportCounts(items_added=len(new), label_events_added=len(events), collisions=tuple(collisions))
 
 
 def _sqlite_literal(value: str | None) -> str:

@@ -171,3 +171,45 @@ def test_redaction_off_ingest_on_each_store_backend(tmp_path: Path, store_url: s
     assert (s.items_added, s.quarantined) == (counts.items, counts.quarantined) and s.items_added > 0
     assert s.labels_imported == counts.label_events > 0
     assert (again.items_added, again.labels_imported, again.quarantine_new) == (0, 0, 0)
+
+
+def test_identity_key_collisions_are_quarantined_alike_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's unique key is the identity hash's first 64 bits; folded here to 2 bits, most different texts
+    collide. Both writers must keep the first text of each key as an item, quarantine every other text under that
+    key (reason identity_collision, naming the item that holds the key), count true duplicates as duplicates, and
+    add nothing on a re-ingest: the same tables either way."""
+    from labelloop.engine.ingest import pipeline
+    from labelloop.engine.store import keys, repository
+
+    first, second = _csv(tmp_path / "a.csv"), _csv(tmp_path / "b.csv", n=80)
+    sources = [first, first, second]
+    plain = _run(tmp_path, "plain", sources, via_rows=False)  # real 64-bit keys: no collision
+    real = keys.identity_keys
+
+    def folded(hashes: Sequence[str]) -> list[int]:
+        return [k & 3 for k in real(hashes)]
+
+    monkeypatch.setattr(pipeline, "identity_keys", folded)
+    monkeypatch.setattr(repository, "identity_keys", folded)
+    bulk = _run(tmp_path, "bulk", sources, via_rows=False)
+    rows = _run(tmp_path, "rows", sources, via_rows=True)
+    assert bulk == rows
+    s = bulk["summaries"]
+    assert all(x["rows_read"] == x["items_added"] + x["duplicates"] + x["quarantined"] for x in s)
+    assert len(bulk["items"]) == 4  # one text per folded key
+    collided = [q for q in bulk["quarantine"] if q["reason"] == "identity_collision"]
+    assert not any(q["reason"] == "identity_collision" for q in plain["quarantine"])
+    assert s[0]["quarantine_by_reason"]["identity_collision"] > 10
+    assert s[1]["items_added"] == 0 and s[1]["quarantine_new"] == 0 and s[1]["labels_imported"] == 0
+    item_ids = {i["id"] for i in bulk["items"]}
+    for q in collided:
+        holder = int(q["detail"].split("key with item ")[1].split(",")[0])
+        assert holder in item_ids
+    # Nothing lost: each text the plain run made an item is an item here or a collision row's excerpt, and true
+    # duplicates (the repeated texts) stay duplicates.
+    kept = {i["text"] for i in bulk["items"]} | {q["raw_excerpt"] for q in collided}
+    assert {i["text"] for i in plain["items"]} == kept
+    assert all(x["duplicates"] <= y["duplicates"] for x, y in zip(s, plain["summaries"], strict=True))
+    assert s[0]["duplicates"] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,8 @@ def store(tmp_path: Path) -> Store:
     run = s.start_ingest_run("t.csv", "csv", None)
     s.add_items(
         [
-            {"identity_hash": f"h{i}", "content_hash": f"c{i}", "text": f"t{i}", "source": "t.csv",
-             "source_line": i + 2, "ingest_run_id": run}
+            {"identity_hash": hashlib.sha256(f"h{i}".encode()).hexdigest(), "content_hash": f"c{i}", "text": f"t{i}",
+             "source": "t.csv", "source_line": i + 2, "ingest_run_id": run}
             for i in range(10)
         ]
     )  # fmt: skip

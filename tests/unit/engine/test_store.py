@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +22,15 @@ def store(store_url: str) -> Iterator[Store]:
     s.close()
 
 
+H1 = hashlib.sha256(b"h1").hexdigest()  # an identity hash is hex: its first 64 bits are the store key
+
+
 def _one_item(store: Store) -> int:
     run = store.start_ingest_run("t.csv", "csv", None)
     ids = store.add_items(
         [
             {
-                "identity_hash": "h1",
+                "identity_hash": H1,
                 "content_hash": "c1",
                 "text": "hello",
                 "source": "t.csv",
@@ -35,7 +39,7 @@ def _one_item(store: Store) -> int:
             }
         ]
     )
-    return ids["h1"]
+    return ids[H1]
 
 
 def test_schema_is_migrated_to_head_and_create_is_idempotent(store_url: str) -> None:

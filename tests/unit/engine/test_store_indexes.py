@@ -3,6 +3,7 @@ index is partial (import events add no entry to it) and still serves the query t
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,21 +22,25 @@ def store(store_url: str) -> Iterator[Store]:
     s.close()
 
 
+def _h(i: int) -> str:
+    return hashlib.sha256(f"h{i}".encode()).hexdigest()
+
+
 def _events(store: Store) -> None:
     run = store.start_ingest_run("t.csv", "csv", None)
     ids = store.add_items(
         [
-            {"identity_hash": f"h{i}", "content_hash": "c", "text": "t", "source": "t.csv", "source_line": i + 2}
+            {"identity_hash": _h(i), "content_hash": "c", "text": "t", "source": "t.csv", "source_line": i + 2}
             | {"ingest_run_id": run}
             for i in range(3)
         ]
     )
     store.append_label_events(
-        [{"item_id": ids[f"h{i}"], "label": "a", "source": "import", "tool": "t"} for i in range(3)]
+        [{"item_id": ids[_h(i)], "label": "a", "source": "import", "tool": "t"} for i in range(3)]
     )
     store.append_label_events(
         [
-            {"item_id": ids["h0"], "label": "b", "source": "human", "tool": "ls", "ext_project_id": 7}
+            {"item_id": ids[_h(0)], "label": "b", "source": "human", "tool": "ls", "ext_project_id": 7}
             | {"ext_task_id": 70 + i, "ext_annotation_id": 700 + i}
             for i in range(2)
         ]

@@ -22,6 +22,7 @@ a5     (import)                                pos
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,16 +54,20 @@ def _event(item: int, label: str | None, annotator: str, at: datetime, lead: flo
     }  # fmt: skip
 
 
+def _h(name: str) -> str:
+    return hashlib.sha256(f"h-{name}".encode()).hexdigest()
+
+
 @pytest.fixture
 def ops_store(tmp_path: Path) -> Iterator[OpsStore]:
     store = Store.create(f"sqlite:///{tmp_path / 'labelloop.db'}")
     run = store.start_ingest_run("t.csv", "csv", None)
     names = ["a1", "a2", "a3", "a4", "a5", "a6"]
     hashes = store.add_items(
-        [{"identity_hash": f"h-{n}", "content_hash": f"c-{n}", "text": f"text {n}", "external_id": n,
+        [{"identity_hash": _h(n), "content_hash": f"c-{n}", "text": f"text {n}", "external_id": n,
           "source": "t.csv", "source_line": i + 2, "ingest_run_id": run} for i, n in enumerate(names)]
     )  # fmt: skip
-    ids = {n: hashes[f"h-{n}"] for n in names}
+    ids = {n: hashes[_h(n)] for n in names}
     r1 = store.add_round(
         {
             "strategy": "margin",
