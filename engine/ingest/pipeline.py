@@ -315,9 +315,7 @@ class _ChunkWriter:
         labelled = [(ids[h], h in known, cand) for h, _, cand in good if cand.label is not None and h in ids]
         if labelled:
             ext = [f"import:{source_name}#L{cand.line}" for _, _, cand in labelled]
-            seen = store.existing_external_ids(
-                "import", [e for e, (_, old, _) in zip(ext, labelled, strict=True) if old]
-            )
+            seen = store.import_events(item_id for item_id, old, _ in labelled if old)
             events = [
                 {
                     "item_id": item_id,

@@ -158,7 +158,14 @@ class LabelEvent(Base):
     __tablename__ = "label_events"
     __table_args__ = (
         Index("ix_label_events_item", "item_id"),
-        Index("ix_label_events_ext", "source", "external_id"),
+        # Partial: not import events (one per labelled source row, looked up by item instead; migration 0006).
+        Index(
+            "ix_label_events_ext",
+            "source",
+            "external_id",
+            sqlite_where=text("source <> 'import'"),
+            postgresql_where=text("source <> 'import'"),
+        ),
         # Partial: only events with a Label Studio task (import events have none; migration 0004).
         Index(
             "ix_label_events_ext_task",

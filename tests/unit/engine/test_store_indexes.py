@@ -95,3 +95,54 @@ def test_a_new_sqlite_store_has_16k_pages_and_an_existing_one_keeps_its_own(tmp_
     finally:
         new.close()
         old.close()
+
+
+def test_external_id_index_leaves_import_events_out_and_serves_the_other_sources(store: Store) -> None:
+    """Import events (one per labelled source row) are found by item, the others by external id, on the index."""
+    _events(store)
+    ids = [store.existing_identities([_h(i)]).known[_h(i)] for i in range(3)]
+    store.append_label_events([{"item_id": ids[1], "label": "a", "source": "model", "tool": "t", "external_id": "m1"}])
+    assert store.existing_external_ids("model", ["m1", "m2"]) == {(ids[1], "m1")}
+    assert store.import_events(ids[:2]) == {(ids[0], None), (ids[1], None)}  # _events' carry no external id
+    store.append_label_events(
+        [{"item_id": ids[2], "label": "a", "source": "import", "tool": "t", "external_id": "import:t.csv#L4"}]
+    )
+    assert store.import_events([ids[2]]) == {(ids[2], None), (ids[2], "import:t.csv#L4")}
+    with pytest.raises(ValueError, match="by item"):
+        store.existing_external_ids("import", ["import:t.csv#L4"])
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            definition = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_label_events_ext'")
+            ).scalar_one()
+            n_entries = conn.execute(
+                text("SELECT count(*) FROM label_events INDEXED BY ix_label_events_ext WHERE source <> 'import'")
+            ).scalar_one()
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT item_id FROM label_events WHERE label_events.source = 'model' "
+                        "AND label_events.external_id IN ('m1') AND label_events.source <> 'import'"
+                    )
+                )
+            )
+        else:
+            definition = conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_label_events_ext'")
+            ).scalar_one()
+            n_entries = None
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(
+                str(r[0])
+                for r in conn.execute(
+                    text(
+                        "EXPLAIN SELECT item_id FROM label_events WHERE source = 'model' AND external_id IN ('m1') "
+                        "AND source <> 'import'"
+                    )
+                )
+            )
+    assert "<> 'import'" in definition
+    assert "ix_label_events_ext" in plan
+    if n_entries is not None:
+        assert n_entries == 3  # the two human events and the model event; none of the four import events
