@@ -25,21 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from labelloop import __version__
-from labelloop.connectors.sources import Block, ColumnChunk, SourceError, excerpt, open_source
+from labelloop.connectors.sources import SourceError, excerpt, open_source
 from labelloop.connectors.sources.base import RowProblem
 from labelloop.engine.config import ProjectConfig, SourceConfig
-from labelloop.engine.ingest.identity import content_hash, content_hashes, file_sha256, identity_hashes
+from labelloop.engine.ingest.chunks import PreparedChunk, local_chunks, process_chunks
+from labelloop.engine.ingest.identity import content_hash, file_sha256
 from labelloop.engine.ingest.redaction import NoRedaction, TextRedactor
 from labelloop.engine.ingest.validate import (
     Candidate,
     Rejected,
     RowRules,
-    ValidatedRows,
-    validate_columns,
-    validate_rows,
 )
 from labelloop.engine.store import Store
-from labelloop.engine.store.keys import identity_keys
 from labelloop.engine.store.repository import BulkImport, ImportBatch
 
 log = logging.getLogger(__name__)
@@ -47,6 +44,9 @@ log = logging.getLogger(__name__)
 # The bulk writer commits once per this many rows (several chunks), not once per chunk: each commit of SQLite
 # rewrites the identity index pages the chunks touched into the WAL and checkpoints them (bench/ingest.md).
 BULK_COMMIT_ROWS = 200_000
+# Bulk ingests of files at least this big read in a separate process (chunks.process_chunks); smaller ones are over
+# before a process would pay for its start.
+READER_PROCESS_MIN_BYTES = 32 << 20
 
 ProgressFn = Callable[[int, int, int], None]  # (bytes_read, total_bytes, rows_read)
 
@@ -103,7 +103,7 @@ def ingest_source(
     if not path.is_file():
         raise SourceError(f"source file not found: {path}")
     fmt = source.resolved_format()
-    reader = open_source(path, fmt)
+    open_source(path, fmt)  # an unknown format fails here, before an ingest run is recorded
     total_bytes = path.stat().st_size
     run_id = store.start_ingest_run(str(path), fmt, file_sha256(path))
     summary = IngestSummary(source=str(path), run_id=run_id)
@@ -125,29 +125,33 @@ def ingest_source(
     summary.writer = "bulk" if bulk else "rows"
     started = time.perf_counter()
     read_s = prepare_s = 0.0
-    # Two stages overlap: this thread reads, validates and hashes chunk N+1 while a writer thread deduplicates,
-    # redacts and writes chunk N (SQLite releases the GIL while it works). At most two chunks are in memory.
+    in_process = bulk and total_bytes >= READER_PROCESS_MIN_BYTES
+    source_chunks = process_chunks if in_process else local_chunks
+    chunks = source_chunks(path, fmt, cfg.ingest.chunk_rows, rules, hash_key, with_content_hash=bulk)
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
-            pending: Future[None] | None = None
-            blocks = reader.blocks(cfg.ingest.chunk_rows)
-            while True:
-                t0 = time.thread_time()
-                block = next(blocks, None)
-                t1 = time.thread_time()
-                if block is None:
-                    break
-                prepared = _prepare(block, rules, hash_key, with_content_hash=bulk)
-                read_s += t1 - t0
-                prepare_s += time.thread_time() - t1
-                summary.rows_read += len(block)
+        if in_process:
+            # A reader process reads, validates and hashes chunk N+1 while this thread writes chunk N (chunks.py).
+            for chunk in chunks:
+                summary.rows_read += chunk.n_rows
+                read_s, prepare_s = read_s + chunk.read_s, prepare_s + chunk.prepare_s
+                writer.write(chunk)
+                if progress is not None:
+                    progress(chunk.bytes_read, total_bytes, summary.rows_read)
+        else:
+            # This thread reads, validates and hashes chunk N+1 while a writer thread deduplicates, redacts and
+            # writes chunk N (redaction and SQLite release the GIL while they work). At most two chunks in memory.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
+                pending: Future[None] | None = None
+                for chunk in chunks:
+                    summary.rows_read += chunk.n_rows
+                    read_s, prepare_s = read_s + chunk.read_s, prepare_s + chunk.prepare_s
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.write, chunk)
+                    if progress is not None:
+                        progress(chunk.bytes_read, total_bytes, summary.rows_read)
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(writer.write, prepared)
-                if progress is not None:
-                    progress(reader.bytes_read, total_bytes, summary.rows_read)
-            if pending is not None:
-                pending.result()
         writer.close(ok=True)
     except BaseException:
         try:
@@ -158,6 +162,8 @@ def ingest_source(
         summary.seconds = time.perf_counter() - started
         store.finish_ingest_run(run_id, status="failed", **_run_counts(summary))
         raise
+    finally:
+        chunks.close()  # stops a reader process that is still running (after a failure)
     summary.status = "done"
     summary.seconds = time.perf_counter() - started
     summary.stage_cpu_seconds = {
@@ -193,24 +199,6 @@ def _run_counts(s: IngestSummary) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Prepared:
-    """A validated chunk with the identity hash of each valid row (and, for the bulk path, its content hash)."""
-
-    rows: ValidatedRows
-    hashes: list[str]
-    keys: list[int]  # the store's integer key of each hash
-    content_hashes: list[str] | None
-
-
-def _prepare(block: Block, rules: RowRules, hash_key: bytes, *, with_content_hash: bool) -> _Prepared:
-    """Validate a chunk and hash the normalised original text of each valid row (no store access)."""
-    rows = validate_columns(block, rules) if isinstance(block, ColumnChunk) else validate_rows(block, rules)
-    hashes = identity_hashes(hash_key, rows.normalised)
-    # Without redaction the stored text is the validated text, so its content hash is known already.
-    return _Prepared(rows, hashes, identity_keys(hashes), content_hashes(rows.texts) if with_content_hash else None)
-
-
 class _ChunkWriter:
     """Deduplicates, redacts and writes prepared chunks, one at a time, in order."""
 
@@ -242,7 +230,7 @@ class _ChunkWriter:
     def step_cpu_seconds(self) -> dict[str, float]:
         return {}
 
-    def write(self, prepared: _Prepared) -> None:
+    def write(self, prepared: PreparedChunk) -> None:
         t0 = time.thread_time()
         good = list(zip(prepared.hashes, prepared.keys, prepared.rows.candidates(), strict=True))
         self._write(good, prepared.rows.rejected)
@@ -422,14 +410,14 @@ class _BulkWriter(_ChunkWriter):
     def step_cpu_seconds(self) -> dict[str, float]:
         return dict(self.importer.cpu_seconds)
 
-    def write(self, prepared: _Prepared) -> None:
+    def write(self, prepared: PreparedChunk) -> None:
         try:
             self._write_bulk(prepared)
         except BaseException:
             self.broken = True
             raise
 
-    def _write_bulk(self, prepared: _Prepared) -> None:
+    def _write_bulk(self, prepared: PreparedChunk) -> None:
         t0 = time.thread_time()
         rows = prepared.rows
         assert prepared.content_hashes is not None

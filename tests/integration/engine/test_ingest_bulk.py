@@ -126,7 +126,14 @@ def _no_redaction() -> Any:
     ids=["default", "original-text", "label-splits"],
 )
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_bulk_path_stores_what_the_row_path_stores(tmp_path: Path, options: dict[str, Any], fmt: str) -> None:
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_bulk_path_stores_what_the_row_path_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], fmt: str, reader: str
+) -> None:
+    """Also with the bulk path's chunks read in a separate process (as for big files): the same tables."""
+    from labelloop.engine.ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "READER_PROCESS_MIN_BYTES", 0 if reader == "process" else 1 << 40)
     make = _csv if fmt == "csv" else _jsonl
     first = make(tmp_path / f"a.{fmt}")
     second = make(tmp_path / f"b.{fmt}", n=80)  # overlaps the first file: known items, new lines
@@ -180,7 +187,7 @@ def test_identity_key_collisions_are_quarantined_alike_on_both_paths(
     collide. Both writers must keep the first text of each key as an item, quarantine every other text under that
     key (reason identity_collision, naming the item that holds the key), count true duplicates as duplicates, and
     add nothing on a re-ingest: the same tables either way."""
-    from labelloop.engine.ingest import pipeline
+    from labelloop.engine.ingest import chunks
     from labelloop.engine.store import keys, repository
 
     (tmp_path / "identity.key").write_text("11" * 32)  # a fixed key: which texts share a folded key is fixed too
@@ -192,7 +199,7 @@ def test_identity_key_collisions_are_quarantined_alike_on_both_paths(
     def folded(hashes: Sequence[str]) -> list[int]:
         return [k & 3 for k in real(hashes)]
 
-    monkeypatch.setattr(pipeline, "identity_keys", folded)
+    monkeypatch.setattr(chunks, "identity_keys", folded)
     monkeypatch.setattr(repository, "identity_keys", folded)
     bulk = _run(tmp_path, "bulk", sources, via_rows=False)
     rows = _run(tmp_path, "rows", sources, via_rows=True)

@@ -138,11 +138,18 @@ def test_failure_inside_a_chunk_rolls_back_to_the_last_commit(tmp_path: Path, mo
     assert completed["quarantine"] == reference["quarantine"]
 
 
-def test_failure_outside_the_writer_keeps_the_chunks_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The file breaks after 3 chunks (reader error): those 3 chunks are stored whole, with matching run counts."""
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_failure_outside_the_writer_keeps_the_chunks_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    """The file breaks after 3 chunks (reader error): those 3 chunks are stored whole, with matching run counts.
+    With the reader in its own process, its error reaches the ingest with its type and message."""
+    from labelloop.engine.ingest import chunks
+
     monkeypatch.setattr(pipeline, "BULK_COMMIT_ROWS", 10_000)  # nothing committed before the failure
+    monkeypatch.setattr(pipeline, "READER_PROCESS_MIN_BYTES", 0 if reader == "process" else 1 << 40)
     src = _csv(tmp_path / "a.csv")
-    real_open = pipeline.open_source
+    real_open = chunks.open_source
 
     def breaking_open(path: Path, fmt: str) -> Any:
         reader = real_open(path, fmt)
@@ -157,7 +164,7 @@ def test_failure_outside_the_writer_keeps_the_chunks_written(tmp_path: Path, mon
         reader.blocks = blocks
         return reader
 
-    monkeypatch.setattr(pipeline, "open_source", breaking_open)
+    monkeypatch.setattr(chunks, "open_source", breaking_open)  # the forked reader process inherits it
     with _project(tmp_path, src) as project:
         with pytest.raises(SourceError, match="file truncated"):
             project.ingest()
@@ -167,6 +174,36 @@ def test_failure_outside_the_writer_keeps_the_chunks_written(tmp_path: Path, mon
     assert max(line for _, _, line in kept["items"]) <= 3 * CHUNK + 1
     assert run["items_added"] == len(kept["items"]) > 0
     assert run["labels_imported"] == len(kept["events"]) > 0
+    assert run["items_added"] + run["duplicates"] + run["quarantined"] == run["rows_read"]
+
+
+def test_a_reader_process_that_dies_fails_the_ingest_and_keeps_what_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader process is killed after 2 chunks (here: it exits with code 3): the ingest raises, naming the exit
+    code, instead of waiting for ever; the run is marked failed and the chunks written before are stored whole."""
+    import os
+
+    from labelloop.engine.ingest import chunks
+
+    monkeypatch.setattr(pipeline, "READER_PROCESS_MIN_BYTES", 0)
+    real_chunks = chunks.local_chunks
+
+    def dying(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        for i, chunk in enumerate(real_chunks(*args, **kwargs)):
+            if i == 2:
+                os._exit(3)
+            yield chunk
+
+    monkeypatch.setattr(chunks, "local_chunks", dying)  # what the forked reader runs
+    src = _csv(tmp_path / "a.csv")
+    with _project(tmp_path, src) as project:
+        with pytest.raises(RuntimeError, match="exit code 3"):
+            project.ingest()
+        (run,) = project.store.ingest_runs()
+        kept = _store_state(project)
+    assert run["status"] == "failed" and run["rows_read"] == 2 * CHUNK
+    assert run["items_added"] == len(kept["items"]) > 0
     assert run["items_added"] + run["duplicates"] + run["quarantined"] == run["rows_read"]
 
 
