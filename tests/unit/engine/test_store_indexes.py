@@ -47,28 +47,31 @@ def _events(store: Store) -> None:
     )
 
 
+def _index_facts(store: Store, index: str, query: str, entries_where: str) -> tuple[str, int | None, str]:
+    """The index's definition, (SQLite) how many rows it holds of those matching ``entries_where``, and the plan
+    of ``query``, on this backend."""
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            definition = conn.execute(text(f"SELECT sql FROM sqlite_master WHERE name = '{index}'")).scalar_one()
+            n_entries = conn.execute(
+                text(f"SELECT count(*) FROM label_events INDEXED BY {index} WHERE {entries_where}")
+            ).scalar_one()
+            plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
+        else:
+            definition = conn.execute(text(f"SELECT indexdef FROM pg_indexes WHERE indexname = '{index}'")).scalar_one()
+            n_entries = None
+            conn.execute(text("SET enable_seqscan = off"))  # a few-row table: make the planner show the index
+            plan = " ".join(str(r[0]) for r in conn.execute(text(f"EXPLAIN {query}")))
+    return definition, n_entries, plan
+
+
 def test_task_index_is_partial_and_serves_the_task_lookup(store: Store) -> None:
     _events(store)
     found = store.ls_events_for_tasks(7, [70, 71, 99])
     assert [(e["label"], e["ext_task_id"]) for e in found] == [("b", 70), ("b", 71)]
     stmt = select(LabelEvent.id).where(LabelEvent.ext_project_id == 7, LabelEvent.ext_task_id.in_([70, 71]))
     sql = str(stmt.compile(store.engine, compile_kwargs={"literal_binds": True}))
-    with store.engine.connect() as conn:
-        if store.engine.dialect.name == "sqlite":
-            definition = conn.execute(
-                text("SELECT sql FROM sqlite_master WHERE name = 'ix_label_events_ext_task'")
-            ).scalar_one()
-            n_entries = conn.execute(
-                text("SELECT count(*) FROM label_events INDEXED BY ix_label_events_ext_task WHERE ext_task_id > 0")
-            ).scalar_one()
-            plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-        else:
-            definition = conn.execute(
-                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_label_events_ext_task'")
-            ).scalar_one()
-            n_entries = None
-            conn.execute(text("SET enable_seqscan = off"))  # a 5-row table: make the planner show the index
-            plan = " ".join(str(r[0]) for r in conn.execute(text(f"EXPLAIN {sql}")))
+    definition, n_entries, plan = _index_facts(store, "ix_label_events_ext_task", sql, "ext_task_id > 0")
     assert "ext_task_id IS NOT NULL" in definition
     assert "ix_label_events_ext_task" in plan
     if n_entries is not None:
@@ -110,38 +113,11 @@ def test_external_id_index_leaves_import_events_out_and_serves_the_other_sources
     assert store.import_events([ids[2]]) == {(ids[2], None), (ids[2], "import:t.csv#L4")}
     with pytest.raises(ValueError, match="by item"):
         store.existing_external_ids("import", ["import:t.csv#L4"])
-    with store.engine.connect() as conn:
-        if store.engine.dialect.name == "sqlite":
-            definition = conn.execute(
-                text("SELECT sql FROM sqlite_master WHERE name = 'ix_label_events_ext'")
-            ).scalar_one()
-            n_entries = conn.execute(
-                text("SELECT count(*) FROM label_events INDEXED BY ix_label_events_ext WHERE source <> 'import'")
-            ).scalar_one()
-            plan = " ".join(
-                str(r[-1])
-                for r in conn.execute(
-                    text(
-                        "EXPLAIN QUERY PLAN SELECT item_id FROM label_events WHERE label_events.source = 'model' "
-                        "AND label_events.external_id IN ('m1') AND label_events.source <> 'import'"
-                    )
-                )
-            )
-        else:
-            definition = conn.execute(
-                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_label_events_ext'")
-            ).scalar_one()
-            n_entries = None
-            conn.execute(text("SET enable_seqscan = off"))
-            plan = " ".join(
-                str(r[0])
-                for r in conn.execute(
-                    text(
-                        "EXPLAIN SELECT item_id FROM label_events WHERE source = 'model' AND external_id IN ('m1') "
-                        "AND source <> 'import'"
-                    )
-                )
-            )
+    query = (
+        "SELECT item_id FROM label_events WHERE label_events.source = 'model' AND label_events.external_id IN ('m1') "
+        "AND label_events.source <> 'import'"
+    )
+    definition, n_entries, plan = _index_facts(store, "ix_label_events_ext", query, "source <> 'import'")
     assert "<> 'import'" in definition
     assert "ix_label_events_ext" in plan
     if n_entries is not None:
