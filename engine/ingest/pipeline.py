@@ -72,6 +72,7 @@ class IngestSummary:
     # The bulk writer's "write" seconds by SQLite step (items insert, new ids and lookups, events insert, commit).
     write_cpu_seconds: dict[str, float] = field(default_factory=dict)
     writer: str = ""
+    reader: str = ""  # "process": chunks read, validated and hashed in a reader process; "thread": in this one
     status: str = "running"
 
     @property
@@ -127,6 +128,7 @@ def ingest_source(
     read_s = prepare_s = 0.0
     in_process = bulk and total_bytes >= READER_PROCESS_MIN_BYTES
     source_chunks = process_chunks if in_process else local_chunks
+    summary.reader = "process" if in_process else "thread"
     chunks = source_chunks(path, fmt, cfg.ingest.chunk_rows, rules, hash_key, with_content_hash=bulk)
     try:
         if in_process:
