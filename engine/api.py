@@ -58,7 +58,7 @@ class Project:
         """Create the workdir, the store (or migrate it) and the identity key. Safe to run again."""
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.workdir.chmod(0o700)
-        self._store = Store.create(self.store_url)
+        self._store = Store.create(self.store_url, busy_timeout_s=self.config.store.busy_timeout_s)
         load_or_create_key(self.workdir, self.config.privacy.hash_key_env)
         from labelloop.engine.store.db import current_revision
 
@@ -69,7 +69,7 @@ class Project:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.store_url)
+            self._store = Store.open(self.store_url, busy_timeout_s=self.config.store.busy_timeout_s)
         return self._store
 
     def close(self) -> None:

@@ -131,9 +131,14 @@ class TaskConfig(_Strict):
 
 
 class StoreConfig(_Strict):
-    """Where the label store lives. ``None`` means the embedded SQLite file ``<workdir>/labelloop.db``."""
+    """Where the label store lives. ``None`` means the embedded SQLite file ``<workdir>/labelloop.db``.
+
+    ``busy_timeout_s`` (SQLite): how long a write waits for another connection's write lock before it fails (the
+    cycle then exits 4); unset: ``LABELLOOP_SQLITE_BUSY_TIMEOUT_S`` from the environment, else 30 s.
+    """
 
     url: str | None = None
+    busy_timeout_s: float | None = Field(default=None, ge=0, le=3600)
 
 
 class SourceConfig(_Strict):

@@ -287,14 +287,15 @@ def _store_error(project: Project, err: BaseException) -> str | None:
     SQLAlchemy's text with the whole SQL statement; ``None`` for any other error."""
     if not isinstance(err, OperationalError):
         return None
-    from labelloop.engine.store.db import BUSY_TIMEOUT_ENV, sqlite_busy_timeout_s
+    from labelloop.engine.store.db import BUSY_TIMEOUT_ENV
 
     url = project.store.url
     reason = str(err.orig).strip() if err.orig is not None else str(err).splitlines()[0]
     if project.store.engine.dialect.name == "sqlite" and "locked" in reason:
         return (
             f"store {url} is locked: another connection held its write lock past the busy timeout "
-            f"({sqlite_busy_timeout_s():g} s, {BUSY_TIMEOUT_ENV}); the blocked write was rolled back, re-run when "
+            f"({project.store.busy_timeout_s:g} s: store.busy_timeout_s, else {BUSY_TIMEOUT_ENV}, else 30); the "
+            "blocked write was rolled back, re-run when "
             "the store is free (the cycle resumes)"
         )
     return f"store {url} unavailable: {reason}"

@@ -4,7 +4,8 @@ SQLite (the embedded default) gets WAL journaling, foreign keys, a busy timeout 
 SQLAlchemy URL (PostgreSQL for teams) is used as given.
 
 The busy timeout is how long a write waits for another connection's write lock before it fails with "database is
-locked" (the cycle then exits 4, naming the store): 30 s, or ``LABELLOOP_SQLITE_BUSY_TIMEOUT_S`` seconds.
+locked" (the cycle then exits 4, naming the store): the config's ``store.busy_timeout_s``, else
+``LABELLOOP_SQLITE_BUSY_TIMEOUT_S`` seconds, else 30 s.
 """
 
 from __future__ import annotations
@@ -68,15 +69,17 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-def create_store_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for ``url``. For SQLite, ``create=False`` refuses a missing file instead of making one."""
+def create_store_engine(url: str, *, create: bool = True, busy_timeout_s: float | None = None) -> Engine:
+    """An engine for ``url``. For SQLite, ``create=False`` refuses a missing file instead of making one;
+    ``busy_timeout_s`` (None: the environment's or 30 s) is how long a write waits for another one's lock."""
     path = _sqlite_path(url)
     kwargs: dict[str, Any] = {}
+    busy_s = sqlite_busy_timeout_s() if busy_timeout_s is None else busy_timeout_s
     if path is not None:
         if not path.exists() and not create:
             raise StoreUnavailable(f"no store at {path}: run `labelloop init` first")
         _prepare_sqlite_file(path)
-        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s()}
+        kwargs["connect_args"] = {"timeout": busy_s}
     try:
         engine = create_engine(url, **kwargs)
     except Exception as err:  # a bad URL or a missing driver: one clear message
@@ -84,7 +87,7 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
             f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {err}"
         ) from err
     if engine.dialect.name == "sqlite":
-        busy_ms = int(sqlite_busy_timeout_s() * 1000)
+        busy_ms = int(busy_s * 1000)
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms=busy_ms))
     return engine
 

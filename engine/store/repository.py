@@ -20,7 +20,14 @@ from sqlalchemy import JSON, Connection, DateTime, Engine, Table, func, insert, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from labelloop.engine.store.db import StoreUnavailable, create_store_engine, current_revision, head_revision, migrate
+from labelloop.engine.store.db import (
+    StoreUnavailable,
+    create_store_engine,
+    current_revision,
+    head_revision,
+    migrate,
+    sqlite_busy_timeout_s,
+)
 from labelloop.engine.store.keys import identity_keys
 from labelloop.engine.store.models import (
     LABEL_SOURCES,
@@ -103,22 +110,24 @@ class IdentityMatches:
 class Store:
     """A label store at a SQLAlchemy URL. Open with :meth:`open` (existing) or :meth:`create` (new or migrate)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout_s: float | None = None) -> None:
         self.engine = engine
         self.url = engine.url.render_as_string(hide_password=True)
+        # SQLite: how long a write waits for another connection's lock (what an error message should name)
+        self.busy_timeout_s = sqlite_busy_timeout_s() if busy_timeout_s is None else busy_timeout_s
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, url: str) -> Store:
+    def create(cls, url: str, *, busy_timeout_s: float | None = None) -> Store:
         """Create the store if needed and migrate it to the current schema (idempotent)."""
-        engine = create_store_engine(url, create=True)
+        engine = create_store_engine(url, create=True, busy_timeout_s=busy_timeout_s)
         migrate(engine)
-        return cls(engine)
+        return cls(engine, busy_timeout_s=busy_timeout_s)
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, busy_timeout_s: float | None = None) -> Store:
         """Open an existing store; refuse one that is missing or whose schema is behind this code."""
-        engine = create_store_engine(url, create=False)
+        engine = create_store_engine(url, create=False, busy_timeout_s=busy_timeout_s)
         try:
             rev = current_revision(engine)
         except OperationalError as err:
@@ -132,7 +141,7 @@ class Store:
             raise StoreUnavailable(
                 f"store schema is at revision {rev}, this labelloop needs {head}: run `labelloop init`"
             )
-        return cls(engine)
+        return cls(engine, busy_timeout_s=busy_timeout_s)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -116,7 +116,7 @@ def test_store_locked_when_the_cycle_starts_exits_4_then_the_rerun_completes(
         summary = json.loads(r.stdout)
         assert summary["exit_name"] == "STORE_UNAVAILABLE" and summary["outcome"] == "failed"
         assert f"store sqlite:///{env.db} is locked" in summary["message"], summary["message"]
-        assert BUSY_TIMEOUT_ENV in summary["message"] and "(1 s," in summary["message"]
+        assert BUSY_TIMEOUT_ENV in summary["message"] and "(1 s:" in summary["message"]
         assert "[SQL:" not in summary["message"]  # one clear line, not SQLAlchemy's statement dump
         assert "is locked" in r.stderr and str(env.db) in r.stderr
         failed = [s for s in summary["steps"] if s["status"] == "failed"]

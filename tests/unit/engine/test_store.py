@@ -155,3 +155,33 @@ def test_migrations_go_down_to_base_and_back_up(store: Store) -> None:
     store.append_label_events([{"item_id": item, "label": "a", "source": "human", "tool": "t"}])
     with pytest.raises(DatabaseError, match="append-only"), store.engine.begin() as conn:
         conn.execute(text("DELETE FROM label_events"))
+
+
+def test_busy_timeout_comes_from_the_config_then_the_environment_then_30_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store.busy_timeout_s`` wins over LABELLOOP_SQLITE_BUSY_TIMEOUT_S, which wins over the 30 s default; it is
+    what each SQLite connection waits for a lock, and a bad config value names its key."""
+    from labelloop.engine.api import Project
+    from labelloop.engine.config import ConfigError, parse_config
+    from labelloop.engine.store.db import BUSY_TIMEOUT_ENV
+
+    def waits_ms(store: Store) -> int:
+        with store.engine.connect() as conn:
+            return int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+    def project(**store_cfg: object) -> Project:
+        raw = {"project": "t", "task": {"labels": ["a", "b"]}, "store": store_cfg}
+        return Project(parse_config(raw, base_dir=tmp_path), workdir=tmp_path / "w")
+
+    monkeypatch.delenv(BUSY_TIMEOUT_ENV, raising=False)
+    with project() as p:
+        p.init()
+        assert (p.store.busy_timeout_s, waits_ms(p.store)) == (30.0, 30_000)
+    monkeypatch.setenv(BUSY_TIMEOUT_ENV, "2")
+    with project() as p:
+        assert (p.store.busy_timeout_s, waits_ms(p.store)) == (2.0, 2_000)
+    with project(busy_timeout_s=0.25) as p:
+        assert (p.store.busy_timeout_s, waits_ms(p.store)) == (0.25, 250)
+    with pytest.raises(ConfigError, match=r"store\.busy_timeout_s"):
+        project(busy_timeout_s=-1)
