@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -629,10 +629,52 @@ def _sqlite_import(
         return ImportCounts(0, 0)
     now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
     keys = batch.identity_keys if batch.identity_keys is not None else identity_keys(batch.identity_hashes)
+    items_sql, rows = _items_insert(batch, keys, now)
+    events_sql = (
+        "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
+        f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
+        f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
+    )
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
+    t0 = time.thread_time()
+    cur.executemany(items_sql, rows)
+    t1 = time.thread_time()
+    prefix = batch.event_prefix
+    collisions: list[tuple[int, int]] = []
+    if write_locked and cur.execute("SELECT max(id) FROM items").fetchone()[0] == before + len(batch.lines):
+        # Every row was new (no other writer can insert under our lock), and SQLite gives a new row max(id) + 1:
+        # the chunk's ids are before + 1, before + 2, ... in file order. No read-back, no lookups.
+        added = len(batch.lines)
+        events = [
+            (before + 1 + i, label, f"{prefix}{line}")
+            for i, (line, label) in enumerate(zip(batch.lines, batch.labels, strict=True))
+            if label is not None
+        ]
+    else:
+        # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
+        sql = "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?"
+        new = dict(cur.execute(sql, (before, batch.run_id)).fetchall())
+        added = len(new)
+        item_of, collisions = _skipped_rows(cur, batch, keys, new)
+        events = _new_import_events(cur, batch, new, item_of, before)
+    t2 = time.thread_time()
+    cur.executemany(events_sql, events)
+    cur.close()
+    if cpu is not None:
+        cpu["items"] += t1 - t0
+        cpu["ids"] += t2 - t1
+        cpu["events"] += time.thread_time() - t2
+    return ImportCounts(items_added=added, label_events_added=len(events), collisions=tuple(collisions))
+
+
+def _items_insert(batch: ImportBatch, keys: Sequence[int], now: str) -> tuple[str, Iterable[tuple[Any, ...]]]:
+    """The items INSERT (a key already held: nothing) and its parameter rows.
+
+    Columns with one value for the whole batch are written into the SQL as literals, not bound per row: binding
+    costs Python time per row (four such columns bound as parameters made the items insert about 1.7 µs/row
+    slower, a third of it; bench/ingest.md)."""
     metadata = ["{}" if not m else json.dumps(m) for m in batch.metadata] if batch.metadata else None
-    # Columns bound per row, and those with one value for the whole batch, written into the SQL as literals: binding
-    # a parameter costs Python time per row (four constant columns bound as parameters made the items insert about
-    # 1.7 µs/row slower, a third of it; bench/ingest.md).
     varying: dict[str, Sequence[Any]] = {
         "identity_hash": batch.identity_hashes,
         "identity_key": keys,
@@ -657,55 +699,30 @@ def _sqlite_import(
             constant[name] = _sqlite_literal(empty)
         else:
             varying[name] = values
-    items_sql = (
+    sql = (
         f"INSERT INTO items ({', '.join([*varying, *constant])}) "
         f"VALUES ({', '.join(['?'] * len(varying) + list(constant.values()))}) ON CONFLICT (identity_key) DO NOTHING"
     )
-    events_sql = (
-        "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
-        f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
-        f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
-    )
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
-    rows = zip(*varying.values(), strict=True)
-    t0 = time.thread_time()
-    cur.executemany(items_sql, rows)
-    t1 = time.thread_time()
-    prefix = batch.event_prefix
-    if write_locked and cur.execute("SELECT max(id) FROM items").fetchone()[0] == before + len(batch.lines):
-        # Every row was new (no other writer can insert under our lock), and SQLite gives a new row max(id) + 1:
-        # the chunk's ids are before + 1, before + 2, ... in file order. No read-back, no lookups.
-        events = [
-            (before + 1 + i, label, f"{prefix}{line}")
-            for i, (line, label) in enumerate(zip(batch.lines, batch.labels, strict=True))
-            if label is not None
-        ]
-        t2 = time.thread_time()
-        cur.executemany(events_sql, events)
-        cur.close()
-        if cpu is not None:
-            cpu["items"] += t1 - t0
-            cpu["ids"] += t2 - t1
-            cpu["events"] += time.thread_time() - t2
-        return ImportCounts(items_added=len(batch.lines), label_events_added=len(events))
-    # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
-    new = dict(
-        cur.execute(
-            "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?", (before, batch.run_id)
-        ).fetchall()
-    )
-    # Rows not added: their key is held by a stored item (or an earlier row of this batch). Same full hash: a
-    # duplicate of that item; another hash: a key collision, reported to the caller and not added.
+    return sql, zip(*varying.values(), strict=True)
+
+
+def _select_in(cur: Any, sql: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql``, whose ``{marks}`` is an IN list, over ``values`` in slices SQLite accepts."""
+    for i in range(0, len(values), _IN_BATCH):
+        part = values[i : i + _IN_BATCH]
+        yield from cur.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+
+def _skipped_rows(
+    cur: Any, batch: ImportBatch, keys: Sequence[int], new: dict[int, int]
+) -> tuple[dict[int, int], list[tuple[int, int]]]:
+    """The rows the INSERT skipped (their key was held by a stored item or an earlier row of this batch): with the
+    same full hash, a duplicate of that item (``{row position: item id}``); with another hash, a key collision
+    (``[(row position, id of the item holding the key)]``), which the caller reports and does not add."""
     skipped = [i for i, line in enumerate(batch.lines) if line not in new]
-    dup_keys = list({keys[i] for i in skipped})
-    holder: dict[int, tuple[str, int]] = {}
-    for i in range(0, len(dup_keys), _IN_BATCH):
-        part = dup_keys[i : i + _IN_BATCH]
-        marks = ",".join("?" * len(part))
-        sql = f"SELECT identity_key, identity_hash, id FROM items WHERE identity_key IN ({marks})"
-        holder.update((k, (h, item_id)) for k, h, item_id in cur.execute(sql, part))
-    item_of: dict[int, int] = {}  # row position -> item id, for the skipped rows that are duplicates
+    sql = "SELECT identity_key, identity_hash, id FROM items WHERE identity_key IN ({marks})"
+    holder = {k: (h, item_id) for k, h, item_id in _select_in(cur, sql, list({keys[i] for i in skipped}))}
+    item_of: dict[int, int] = {}
     collisions: list[tuple[int, int]] = []
     for i in skipped:
         stored, item_id = holder[keys[i]]
@@ -713,34 +730,30 @@ def _sqlite_import(
             item_of[i] = item_id
         else:
             collisions.append((i, item_id))
+    return item_of, collisions
+
+
+def _new_import_events(
+    cur: Any, batch: ImportBatch, new: dict[int, int], item_of: dict[int, int], before: int
+) -> list[tuple[int, str, str]]:
+    """(item id, label, external id) of each labelled row's import event, in file order, leaving out those already
+    recorded: only items that existed before this batch (id <= ``before``) can have them."""
+    prefix = batch.event_prefix
     events: list[tuple[int, str, str]] = []
     old: list[tuple[int, str, str]] = []
     for i, (line, label) in enumerate(zip(batch.lines, batch.labels, strict=True)):
         if label is None:
             continue
-        item_id = new.get(line)
-        if item_id is not None:
+        if (item_id := new.get(line)) is not None:
             events.append((item_id, label, f"{prefix}{line}"))
         elif (item_id := item_of.get(i)) is not None:
             (old if item_id <= before else events).append((item_id, label, f"{prefix}{line}"))
-    if old:  # only rows of items that existed before this chunk can have been imported already
-        seen: set[tuple[int, str]] = set()
-        old_ids = list({item_id for item_id, _, _ in old})
-        for i in range(0, len(old_ids), _IN_BATCH):
-            part = old_ids[i : i + _IN_BATCH]
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT item_id, external_id FROM label_events WHERE source = 'import' AND item_id IN ({marks})"
-            seen.update(cur.execute(sql, part))
+    if old:
+        sql = "SELECT item_id, external_id FROM label_events WHERE source = 'import' AND item_id IN ({marks})"
+        seen = set(_select_in(cur, sql, list({item_id for item_id, _, _ in old})))
         events.extend(e for e in old if (e[0], e[2]) not in seen)
         events.sort(key=lambda e: int(e[2][len(prefix) :]))
-    t2 = time.thread_time()
-    cur.executemany(events_sql, events)
-    cur.close()
-    if cpu is not None:
-        cpu["items"] += t1 - t0
-        cpu["ids"] += t2 - t1
-        cpu["events"] += time.thread_time() - t2
-    return ImportCounts(items_added=len(new), label_events_added=len(events), collisions=tuple(collisions))
+    return events
 
 
 def _sqlite_literal(value: str | None) -> str:

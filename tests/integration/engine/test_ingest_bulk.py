@@ -28,6 +28,8 @@ ITEM_COLUMNS = (
     "redactions",
 )
 EVENT_COLUMNS = ("id", "item_id", "label", "source", "annotator", "tool", "tool_version", "external_id", "extra")
+# Summary keys that say how an ingest ran, not what it stored.
+NOT_COMPARED = {"run_id", "seconds", "rows_per_s", "stage_cpu_seconds", "write_cpu_seconds", "writer", "reader"}
 QUARANTINE_COLUMNS = ("source", "line", "reason", "detail", "raw_excerpt", "raw_sha256")
 
 
@@ -102,7 +104,7 @@ def _run(tmp_path: Path, name: str, sources: list[Path], *, via_rows: bool, **in
                 {
                     k: d[k]
                     for k in d
-                    if k not in {"run_id", "seconds", "rows_per_s", "stage_cpu_seconds", "write_cpu_seconds", "writer"}
+                    if k not in NOT_COMPARED
                 }
             )
         store = project.store

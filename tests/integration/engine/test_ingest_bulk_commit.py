@@ -183,6 +183,7 @@ def test_a_reader_process_that_dies_fails_the_ingest_and_keeps_what_was_written(
     """The reader process is killed after 2 chunks (here: it exits with code 3): the ingest raises, naming the exit
     code, instead of waiting for ever; the run is marked failed and the chunks written before are stored whole."""
     import os
+    import time
 
     from labelloop.engine.ingest import chunks
 
@@ -192,6 +193,7 @@ def test_a_reader_process_that_dies_fails_the_ingest_and_keeps_what_was_written(
     def dying(*args: Any, **kwargs: Any) -> Iterator[Any]:
         for i, chunk in enumerate(real_chunks(*args, **kwargs)):
             if i == 2:
+                time.sleep(1.0)  # the queue's feeder thread hands the 2 chunks over; then the process is gone
                 os._exit(3)
             yield chunk
 
