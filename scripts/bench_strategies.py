@@ -132,7 +132,7 @@ def tune_smoothing(
         xf, xv = sm.transform(x[fit_i]), sm.transform(x[val_i])
         grid[key] = score(xf, xv, c_plain)
         params_of[key] = params
-        if max(grid[k] for k in params_of) == grid[key]:
+        if not feats or grid[key] > grid[next(iter(feats))]:  # the first of tied scores stays, as max() picks
             feats = {key: (xf, xv)}
         print(f"   smoothing {key}: {grid[key]}", flush=True)
     best = max(params_of, key=lambda k: grid[k])
@@ -151,14 +151,16 @@ def tune_smoothing(
     }
 
 
-def catalogue(c_best: float, quick: bool, c_graph: float | None = None) -> list[dict[str, Any]]:
+def catalogue(
+    c_best: float, quick: bool, c_graph: float | None = None, mlp_params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Strategy entries: label, strategy name/params, head/params. ``random`` uses the main (tuned) head.
 
     Entries with ``"features": "graph"`` run on graph-smoothed embeddings (:class:`KNNGraphSmoother` fitted on the
     pool, parameters and ``C`` tuned on the pool's validation split); ``random (graph)`` is their baseline.
     """
     lr = {"C": c_best}
-    mlp = {"epochs": 30 if not quick else 5, "hidden": 256, "dropout": 0.2}
+    mlp = {"epochs": 30 if not quick else 5, "hidden": 256, "dropout": 0.2, **(mlp_params or {})}
     committee = {"base": "logreg", "n_members": 5, "base_params": lr}
     entries = [
         {"label": "random", "name": "random", "head": "logreg", "head_params": lr},
@@ -244,6 +246,13 @@ def main() -> None:
         "not read); writes strategies_validation.json|md|png",
     )
     parser.add_argument("--no-graph", action="store_true", help="skip the graph-smoothed rows and their tuning")
+    parser.add_argument(
+        "--mlp",
+        type=json.loads,
+        default=None,
+        help='JSON object merged into the (mlp) rows\' head parameters, e.g. \'{"epochs": 100, "batch_size": 16}\' '
+        "(tune it with --validation; the rows record the parameters they ran with)",
+    )
     parser.add_argument(
         "--add",
         default="",
@@ -334,7 +343,7 @@ def main() -> None:
         c_graph = None if smoothing is None else smoothing["C"]
         entries = [
             e
-            for e in catalogue(c_best, args.quick, c_graph)
+            for e in catalogue(c_best, args.quick, c_graph, args.mlp)
             if not keep or e["label"] in keep or e["label"] == "random"
         ]
         full: dict[str, float] = {}
@@ -439,7 +448,7 @@ def add_entries(args: argparse.Namespace) -> None:
         x_test = embed_texts(ds["test"].text.tolist(), cache_root=args.cache_root)
         y_pool = ds["pool"].label.astype(str).to_numpy()
         y_test = ds["test"].label.astype(str).to_numpy()
-        by_label = {e["label"]: e for e in catalogue(meta["tuned_C"], quick=False)}
+        by_label = {e["label"]: e for e in catalogue(meta["tuned_C"], quick=False, mlp_params=args.mlp)}
         unknown = sorted(set(labels) - set(by_label))
         if unknown:
             raise SystemExit(f"--add: unknown labels {unknown}; catalogue labels: {sorted(by_label)}")
@@ -618,6 +627,9 @@ def render_md(r: dict[str, Any]) -> str:
             ratio = r.get("ratio_to_random", {}).get(name, {}).get(label)
             own = s["labels_to_own_head_target"]
             head = s["head"] + (f" C={s['head_params']['C']}" if "C" in s["head_params"] else "")
+            if s["head"] == "mlp":
+                hp = s["head_params"]
+                head += " " + ", ".join(f"{k} {hp[k]}" for k in ("hidden", "epochs", "batch_size") if k in hp)
             lines.append(
                 f"| {label} | {head} | {' | '.join(accs)} | {s['aulc']['mean']:.4f} ± {s['aulc']['std']:.4f} | "
                 f"**{_fmt(ltt['mean'])}** ({per_seed}) | {'–' if ratio is None else f'{ratio:.2f}'} | "
