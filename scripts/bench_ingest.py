@@ -169,7 +169,8 @@ print(json.dumps({"wall_s": wall, "cpu_s": time.process_time() - c0, "rows": n,
 WRITE_STEPS = {
     "items": "items insert: the row and its UNIQUE 8-byte identity-key index entry",
     "ids": "ids of new rows (no read-back when a whole chunk is new), re-ingest: lookups of known items and events",
-    "events": "import label events insert: the row, two index entries (task index: partial), the foreign-key check",
+    "events": "import label events insert: the row, its item-index entry, the foreign-key check (the external-id "
+    "and Label Studio task indexes leave import events out)",
     "commit": f"commit every {BULK_COMMIT_ROWS:,} rows: dirty pages to the WAL, then the checkpoint",
 }
 
@@ -322,8 +323,9 @@ def main() -> None:
         f"Each measurement runs in its own subprocess, {args.repeats} times, alternating with the others; the table "
         "shows each one's fastest run (all runs: runs_wall_s in ingest.json), its stage and step CPU seconds from that "
         "run. Peak RSS is that process's ru_maxrss. Stage CPU seconds: read = "
-        "CSV blocks parsed (pyarrow) on the reading thread; validate_hash = column validation, normalisation, "
-        "BLAKE2b identity and sha256 content hashes; write = the writer thread's BulkImport.add (SQLite insert "
+        "CSV blocks parsed (pyarrow) in the reader process (files of 32 MiB or more; smaller ones: a reading thread); "
+        "validate_hash = column validation, normalisation, BLAKE2b identity and sha256 content hashes, 64-bit keys; "
+        "write = the writing thread's BulkImport.add (SQLite insert "
         "of items with their unique identity index, ids of new rows, import label events, commit), one transaction per "
         f"{BULK_COMMIT_ROWS:,} rows.",
         "command": "python scripts/bench_ingest.py " + " ".join(sys.argv[1:]),
@@ -371,7 +373,7 @@ def main() -> None:
         "",
         "Baseline: " + ", ".join(f"{k} {_cpu_cell(v, rows)}" for k, v in result["baseline_stage_cpu_s"].items()) + ".",
         "",
-        "The write stage by SQLite step (CPU of the writer thread):",
+        "The write stage by SQLite step (CPU of the thread that writes):",
         "",
         "| step | first ingest | re-ingest | what it is |",
         "|---|---:|---:|---|",
