@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -125,33 +125,34 @@ def ingest_source(
     )
     summary.writer = "bulk" if bulk else "rows"
     started = time.perf_counter()
-    read_s = prepare_s = 0.0
     in_process = bulk and total_bytes >= READER_PROCESS_MIN_BYTES
     source_chunks = process_chunks if in_process else local_chunks
     summary.reader = "process" if in_process else "thread"
     chunks = source_chunks(path, fmt, cfg.ingest.chunk_rows, rules, hash_key, with_content_hash=bulk)
+    reading_cpu: Counter[str] = Counter()  # CPU seconds of the reading side per stage
+
+    def counted() -> Iterator[PreparedChunk]:
+        for chunk in chunks:
+            summary.rows_read += chunk.n_rows
+            reading_cpu.update(read=chunk.read_s, validate_hash=chunk.prepare_s)
+            if progress is not None:
+                progress(chunk.bytes_read, total_bytes, summary.rows_read)
+            yield chunk
+
     try:
         if in_process:
             # A reader process reads, validates and hashes chunk N+1 while this thread writes chunk N (chunks.py).
-            for chunk in chunks:
-                summary.rows_read += chunk.n_rows
-                read_s, prepare_s = read_s + chunk.read_s, prepare_s + chunk.prepare_s
+            for chunk in counted():
                 writer.write(chunk)
-                if progress is not None:
-                    progress(chunk.bytes_read, total_bytes, summary.rows_read)
         else:
             # This thread reads, validates and hashes chunk N+1 while a writer thread deduplicates, redacts and
             # writes chunk N (redaction and SQLite release the GIL while they work). At most two chunks in memory.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
                 pending: Future[None] | None = None
-                for chunk in chunks:
-                    summary.rows_read += chunk.n_rows
-                    read_s, prepare_s = read_s + chunk.read_s, prepare_s + chunk.prepare_s
+                for chunk in counted():
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(writer.write, chunk)
-                    if progress is not None:
-                        progress(chunk.bytes_read, total_bytes, summary.rows_read)
                 if pending is not None:
                     pending.result()
         writer.close(ok=True)
@@ -169,8 +170,8 @@ def ingest_source(
     summary.status = "done"
     summary.seconds = time.perf_counter() - started
     summary.stage_cpu_seconds = {
-        "read": round(read_s, 3),
-        "validate_hash": round(prepare_s, 3),
+        "read": round(reading_cpu["read"], 3),
+        "validate_hash": round(reading_cpu["validate_hash"], 3),
         "write": round(writer.cpu_seconds, 3),
     }
     summary.write_cpu_seconds = {k: round(v, 3) for k, v in writer.step_cpu_seconds().items()}
