@@ -274,12 +274,14 @@ class _ChunkWriter:
             self.entities.update(counts)
         redacted = redacted[: len(texts)] + redacted[len(texts) + len(slots) :]
         item_rows = []
+        key_of = {h: key for key, h in hash_of_key.items()}  # computed once, in chunks.prepare
         for h, meta, (red_text, counts) in zip(new_hashes, metas, redacted[: len(texts)], strict=True):
             cand = new[h]
             self.entities.update(counts)
             item_rows.append(
                 {
                     "identity_hash": h,
+                    "identity_key": key_of[h],
                     "content_hash": content_hash(red_text),
                     "kind": "text",
                     "text": red_text,
