@@ -73,6 +73,7 @@ class IngestSummary:
     write_cpu_seconds: dict[str, float] = field(default_factory=dict)
     writer: str = ""
     reader: str = ""  # "process": chunks read, validated and hashed in a reader process; "thread": in this one
+    journal: str = ""  # the bulk writer's SQLite journal while it wrote: "rollback", or "wal" (store shared)
     status: str = "running"
 
     @property
@@ -169,6 +170,7 @@ def ingest_source(
         chunks.close()  # stops a reader process that is still running (after a failure)
     summary.status = "done"
     summary.seconds = time.perf_counter() - started
+    summary.journal = writer.importer.journal if isinstance(writer, _BulkWriter) else ""
     summary.stage_cpu_seconds = {
         "read": round(reading_cpu["read"], 3),
         "validate_hash": round(reading_cpu["validate_hash"], 3),

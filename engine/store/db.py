@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int) -> None:
     # fifth less CPU than with 4 KiB pages (fewer B-tree pages and WAL frames; bench/ingest.md). Must come before
     # the switch to WAL, which fixes the page size.
     cur.execute("PRAGMA page_size=16384")
-    cur.execute("PRAGMA journal_mode=WAL")
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as err:
+        # A bulk import holds the store in the rollback journal while it writes (BulkImport): switching to WAL then
+        # fails at once ("database is locked", no busy wait). This connection reads and writes in the rollback
+        # journal meanwhile (readers still read during the import) and follows the file back to WAL, which SQLite
+        # checks at every transaction, once the import switches back.
+        if "locked" not in str(err) and "busy" not in str(err):
+            raise
+        log.debug("store busy: this connection starts in the file's current journal mode (%s)", err)
     cur.execute("PRAGMA synchronous=NORMAL")
     # 64 MiB page cache: bulk inserts into the random-keyed identity index stay in memory far longer.
     cur.execute("PRAGMA cache_size=-65536")

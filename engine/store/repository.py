@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -540,6 +541,14 @@ class BulkImport:
     chunk touched into the WAL and checkpoints (and fsyncs) after each commit; a transaction over many chunks pays
     that once. Every chunk's items and events still land in the same transaction, so a rollback drops both.
     Use as a context manager: a clean exit commits, an exception rolls back the uncommitted chunks.
+
+    Journal: while it imports, a file store runs in SQLite's rollback journal instead of WAL when this is the only
+    connection to it (leaving WAL needs that), and goes back to WAL on :meth:`close`. Pages appended to the file need
+    no journal copy, where WAL writes every page twice (to the WAL, then at the checkpoint): bench/ingest.md measures
+    both. Both journals are durable; a crash mid-import leaves a hot journal that the next connection rolls back to
+    the last commit. Readers still read during the import (they wait only while a commit writes); a connection
+    opened meanwhile follows the file's journal and returns to WAL with it. When another connection has the store
+    open, the import stays in WAL. ``journal`` says which ran ("rollback", "wal", or "" before the first chunk).
     """
 
     def __init__(self, store: Store, *, cache_mib: int) -> None:
@@ -547,6 +556,7 @@ class BulkImport:
         self._cache_mib = cache_mib
         self._default_cache: int | None = None
         self._conn: Connection | None = None
+        self.journal = ""
         self.cpu_seconds: Counter[str] = Counter()  # this object's SQLite work per step: where a bulk ingest goes
 
     def __enter__(self) -> BulkImport:
@@ -555,11 +565,42 @@ class BulkImport:
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.close(commit=exc_type is None)
 
+    def _open(self) -> Connection:
+        """This import's connection, in the rollback journal if it could leave WAL (see the class docstring)."""
+        engine = self._store.engine
+        file_store = engine.url.database not in (None, "", ":memory:")
+        if file_store:
+            engine.dispose()  # this process's idle pooled connections would keep the WAL open
+        conn = engine.connect()
+        raw = conn.connection.driver_connection
+        self.journal = str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if file_store and self.journal == "wal":
+            try:
+                raw.execute("PRAGMA journal_mode=DELETE")
+                self.journal = "rollback"
+            except sqlite3.OperationalError as err:  # another connection has the store open: fails at once
+                log.info("bulk import stays in WAL: another connection has the store open (%s)", err)
+        return conn
+
+    def _back_to_wal(self, raw: Any) -> None:
+        """Switch the store back to WAL; a reader in the middle of a read blocks that for a moment, so retry."""
+        deadline = time.monotonic() + self._store.busy_timeout_s
+        while True:
+            try:
+                raw.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as err:
+                if time.monotonic() >= deadline:
+                    # Not lost: the next connection opened switches it back (db.py's connect hook).
+                    log.warning("store left in the rollback journal after a bulk import: %s", err)
+                    return
+                time.sleep(0.05)
+
     def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = self._store.engine.connect()
+            self._conn = self._open()
             # A bigger page cache keeps more of the random-keyed identity index in memory during the import
-            # (fewer pages spilled to the WAL and read back); bounded, and only for this connection.
+            # (fewer pages spilled to disk and read back); bounded, and only for this connection.
             raw = self._conn.connection.driver_connection
             self._default_cache = raw.execute("PRAGMA cache_size").fetchone()[0]
             raw.execute(f"PRAGMA cache_size=-{int(self._cache_mib) * 1024}")
@@ -599,8 +640,11 @@ class BulkImport:
                 self.rollback()
         finally:
             try:
+                raw = self._conn.connection.driver_connection
+                if self.journal == "rollback":
+                    self._back_to_wal(raw)
                 if self._default_cache is not None:
-                    self._conn.connection.driver_connection.execute(f"PRAGMA cache_size={int(self._default_cache)}")
+                    raw.execute(f"PRAGMA cache_size={int(self._default_cache)}")
             except Exception:  # a connection we cannot reset is not given back to the pool
                 self._conn.invalidate()
             self._conn.close()

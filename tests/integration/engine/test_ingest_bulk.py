@@ -29,7 +29,16 @@ ITEM_COLUMNS = (
 )
 EVENT_COLUMNS = ("id", "item_id", "label", "source", "annotator", "tool", "tool_version", "external_id", "extra")
 # Summary keys that say how an ingest ran, not what it stored.
-NOT_COMPARED = {"run_id", "seconds", "rows_per_s", "stage_cpu_seconds", "write_cpu_seconds", "writer", "reader"}
+NOT_COMPARED = {
+    "run_id",
+    "seconds",
+    "rows_per_s",
+    "stage_cpu_seconds",
+    "write_cpu_seconds",
+    "writer",
+    "reader",
+    "journal",
+}
 QUARANTINE_COLUMNS = ("source", "line", "reason", "detail", "raw_excerpt", "raw_sha256")
 
 
@@ -99,14 +108,12 @@ def _run(tmp_path: Path, name: str, sources: list[Path], *, via_rows: bool, **in
             redactor = _PassThrough() if via_rows else _no_redaction()
             s = ingest_source(project.store, cfg, source_cfg, hash_key=key, redactor=redactor)
             assert s.writer == ("rows" if via_rows else "bulk")
+            # The bulk writer runs in the rollback journal (nothing else has the store open) and leaves it in WAL.
+            assert s.journal == ("" if via_rows else "rollback")
+            with project.store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             d = s.as_dict()
-            summaries.append(
-                {
-                    k: d[k]
-                    for k in d
-                    if k not in NOT_COMPARED
-                }
-            )
+            summaries.append({k: d[k] for k in d if k not in NOT_COMPARED})
         store = project.store
         return {
             "summaries": summaries,
