@@ -674,27 +674,18 @@ def _sqlite_import(
     now = _sqlite_literal(utcnow().strftime(_SQLITE_TS))
     keys = batch.identity_keys if batch.identity_keys is not None else identity_keys(batch.identity_hashes)
     items_sql, rows = _items_insert(batch, keys, now)
-    events_sql = (
-        "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
-        f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
-        f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')"
-    )
     cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     before = cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0]
     t0 = time.thread_time()
     cur.executemany(items_sql, rows)
     t1 = time.thread_time()
-    prefix = batch.event_prefix
     collisions: list[tuple[int, int]] = []
     if write_locked and cur.execute("SELECT max(id) FROM items").fetchone()[0] == before + len(batch.lines):
         # Every row was new (no other writer can insert under our lock), and SQLite gives a new row max(id) + 1:
         # the chunk's ids are before + 1, before + 2, ... in file order. No read-back, no lookups.
         added = len(batch.lines)
-        events = [
-            (before + 1 + i, label, f"{prefix}{line}")
-            for i, (line, label) in enumerate(zip(batch.lines, batch.labels, strict=True))
-            if label is not None
-        ]
+        t2 = time.thread_time()
+        n_events = _fast_import_events(cur, batch, before, now)
     else:
         # Ids only grow in SQLite; the run id keeps out rows another writer added meanwhile.
         sql = "SELECT source_line, id FROM items WHERE id > ? AND ingest_run_id = ?"
@@ -702,14 +693,20 @@ def _sqlite_import(
         added = len(new)
         item_of, collisions = _skipped_rows(cur, batch, keys, new)
         events = _new_import_events(cur, batch, new, item_of, before)
-    t2 = time.thread_time()
-    cur.executemany(events_sql, events)
+        t2 = time.thread_time()
+        cur.executemany(
+            "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, "
+            f"event_at, recorded_at, extra) VALUES (?, ?, 'import', {_sqlite_literal(batch.annotator)}, "
+            f"{_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, ?, {now}, {now}, '{{}}')",
+            events,
+        )
+        n_events = len(events)
     cur.close()
     if cpu is not None:
         cpu["items"] += t1 - t0
         cpu["ids"] += t2 - t1
         cpu["events"] += time.thread_time() - t2
-    return ImportCounts(items_added=added, label_events_added=len(events), collisions=tuple(collisions))
+    return ImportCounts(items_added=added, label_events_added=n_events, collisions=tuple(collisions))
 
 
 def _items_insert(batch: ImportBatch, keys: Sequence[int], now: str) -> tuple[str, Iterable[tuple[Any, ...]]]:
@@ -748,6 +745,31 @@ def _items_insert(batch: ImportBatch, keys: Sequence[int], now: str) -> tuple[st
         f"VALUES ({', '.join(['?'] * len(varying) + list(constant.values()))}) ON CONFLICT (identity_key) DO NOTHING"
     )
     return sql, zip(*varying.values(), strict=True)
+
+
+def _fast_import_events(cur: Any, batch: ImportBatch, before: int, now: str) -> int:
+    """Insert the import events of a chunk whose rows were all new (item ids ``before + 1 ...`` in file order) in
+    one statement: SQLite builds the rows from a JSON array of label codes and the items just written, instead of
+    Python binding three values per row (about 1 µs/row less; bench/ingest.md). Returns how many it inserted."""
+    names: dict[str, int] = {}
+    codes = [None if label is None else names.setdefault(label, len(names)) for label in batch.labels]
+    if not names:
+        return 0
+    cur.execute(
+        "INSERT INTO label_events (item_id, label, source, annotator, tool, tool_version, external_id, event_at, "
+        f"recorded_at, extra) SELECT i.id, json_extract(:names, '$[' || j.value || ']'), 'import', "
+        f"{_sqlite_literal(batch.annotator)}, {_sqlite_literal(batch.tool)}, {_sqlite_literal(batch.tool_version)}, "
+        f":prefix || i.source_line, {now}, {now}, '{{}}' "
+        "FROM json_each(:codes) AS j JOIN items AS i ON i.id = :first + j.key "
+        "WHERE j.value IS NOT NULL ORDER BY j.key",
+        {
+            "names": json.dumps(list(names)),
+            "prefix": batch.event_prefix,
+            "codes": json.dumps(codes),
+            "first": before + 1,
+        },
+    )
+    return len(codes) - codes.count(None)
 
 
 def _select_in(cur: Any, sql: str, values: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
