@@ -1,6 +1,9 @@
-"""A bulk import runs in SQLite's rollback journal when it has the store to itself, and must not cost anything for
-that: readers opened meanwhile still read, a store someone else holds open stays in WAL, the store goes back to WAL
-afterwards, and a process killed mid-import leaves the last commit, whole."""
+"""BulkImport, SQLite's fast path for ingest.
+
+It runs in SQLite's rollback journal when it has the store to itself, and must not cost anything for that: readers
+opened meanwhile still read, a store someone else holds open stays in WAL, the store goes back to WAL afterwards, and
+a process killed mid-import leaves the last commit, whole. The import events of a chunk whose rows are all new are
+built by SQLite from JSON (one statement): they must be exactly the rows the per-row path writes."""
 
 from __future__ import annotations
 
@@ -15,12 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from labelloop.engine.store import Store
 from labelloop.engine.store.repository import ImportBatch
 
+LABELS = [None, 'say "hi"', "ünïcode", None, "it's", 'say "hi"', "[0]", "$.x"]
 
-def _batch(run_id: int, start: int, n: int) -> ImportBatch:
+
+def _batch(run_id: int, start: int, n: int, labels: list[str | None] | None = None) -> ImportBatch:
+    """Rows ``start .. start + n - 1`` of a file ``rows.csv`` (line = row + 2); labels alternate unless given."""
     texts = [f"text number {i}" for i in range(start, start + n)]
     return ImportBatch(
         run_id=run_id,
@@ -31,7 +38,7 @@ def _batch(run_id: int, start: int, n: int) -> ImportBatch:
         texts=texts,
         external_ids=[None] * n,
         splits=[None] * n,
-        labels=["pos" if i % 2 else "neg" for i in range(start, start + n)],
+        labels=labels if labels is not None else ["pos" if i % 2 else "neg" for i in range(start, start + n)],
         event_prefix="import:rows.csv#L",
         annotator="import:rows.csv",
         tool="labelloop-ingest",
@@ -88,7 +95,7 @@ KILLED = textwrap.dedent(
     import os, signal, sys
     sys.path[:0] = {path!r}
     from labelloop.engine.store import Store
-    from test_bulk_import_journal import _batch
+    from test_bulk_import import _batch
     store = Store.open(sys.argv[1])
     run = store.start_ingest_run("rows.csv", "csv", None)
     bulk = store.bulk_import()
@@ -115,3 +122,36 @@ def test_killed_mid_import_leaves_the_last_commit(store: Store, tmp_path: Path) 
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     reopened.engine.dispose()
+
+
+def _events(store: Store) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT e.id, e.item_id, e.label, e.external_id, e.annotator, e.tool, e.tool_version, i.text "
+                    "FROM label_events e JOIN items i ON i.id = e.item_id ORDER BY e.id"
+                )
+            )
+        )
+
+
+def test_fast_path_events_equal_the_per_row_path(tmp_path: Path) -> None:
+    results = []
+    for name, bulk_path in (("fast", True), ("rows", False)):
+        store = Store.create(f"sqlite:///{tmp_path / name}.db")
+        run = store.start_ingest_run("rows.csv", "csv", None)
+        batches = [_batch(run, 0, len(LABELS), LABELS), _batch(run, 100, 2, [None, None])]
+        if bulk_path:  # BulkImport holds the write lock: the all-new path
+            with store.bulk_import() as bulk:
+                counts = [bulk.add(b) for b in batches]
+        else:  # Store.import_batch: no lock held up front, ids read back, events bound per row
+            counts = [store.import_batch(b) for b in batches]
+        results.append(([(c.items_added, c.label_events_added) for c in counts], _events(store)))
+        store.engine.dispose()
+    (fast_counts, fast), (row_counts, rows) = results
+    assert fast_counts == row_counts == [(8, 6), (2, 0)]
+    assert fast == rows
+    assert [(e[2], e[3], e[7]) for e in fast] == [
+        (label, f"import:rows.csv#L{i + 2}", f"text number {i}") for i, label in enumerate(LABELS) if label is not None
+    ]
