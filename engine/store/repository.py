@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from labelloop.engine.store.db import (
     StoreUnavailable,
+    _sqlite_path,
     create_store_engine,
     current_revision,
     head_revision,
@@ -568,7 +569,7 @@ class BulkImport:
     def _open(self) -> Connection:
         """This import's connection, in the rollback journal if it could leave WAL (see the class docstring)."""
         engine = self._store.engine
-        file_store = engine.url.database not in (None, "", ":memory:")
+        file_store = _sqlite_path(engine.url.render_as_string(hide_password=False)) is not None
         if file_store:
             engine.dispose()  # this process's idle pooled connections would keep the WAL open
         conn = engine.connect()
